@@ -1,0 +1,29 @@
+import { Command } from 'commander';
+import { register as registerData } from './commands/data.ts';
+import { register as registerTrain } from './commands/train.ts';
+import { register as registerEvaluate } from './commands/evaluate.ts';
+import { register as registerQuantize } from './commands/quantize.ts';
+import { register as registerInspect } from './commands/inspect.ts';
+import { register as registerExport } from './commands/export.ts';
+import { register as registerHil } from './commands/hil.ts';
+import { register as registerFlash } from './commands/flash.ts';
+import { register as registerPipeline } from './commands/pipeline.ts';
+
+const program = new Command();
+program
+  .name('plastisort')
+  .description('From photos of plastic waste to a verified int8 classifier on an ESP32-S3 sorting bin.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+registerData(program);
+registerTrain(program);
+registerEvaluate(program);
+registerQuantize(program);
+registerInspect(program);
+registerExport(program);
+registerHil(program);
+registerFlash(program);
+registerPipeline(program);
+
+await program.parseAsync(process.argv);
