@@ -6,6 +6,7 @@
  */
 import { resolve } from 'node:path';
 import sharp from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { UserError } from '../util/errors.ts';
 import type { ManifestItem, SplitManifest } from './manifest.ts';
 
@@ -36,7 +37,7 @@ export async function loadImageRgb(absPath: string, size: number, resize: Resize
         .rotate()
         .flatten({ background: ALPHA_BACKGROUND })
         .toColourspace('srgb');
-    let out: { data: Buffer; info: sharp.OutputInfo };
+    let out: { data: Buffer; info: OutputInfo };
     if (resize === 'squash') {
       const mid = await base()
         .resize(SQUASH_INTERMEDIATE, SQUASH_INTERMEDIATE, { fit: 'fill' })
