@@ -1,0 +1,562 @@
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../util/errors.ts';
+import type {
+  FusedActivation,
+  Operator,
+  Padding,
+  PlastisortMetadata,
+  Quantization,
+  Tensor,
+  TensorType,
+  TfliteModel,
+} from './model.ts';
+import { TENSOR_TYPE_CODE } from './model.ts';
+import * as S from './schema.ts';
+
+/**
+ * Reads a `.tflite` file into a TfliteModel without trusting a single byte of it: every offset,
+ * length and index is checked before use, so a truncated, corrupted or hostile file ends in a
+ * one-line UserError and never in an out-of-bounds read, a hang or a huge allocation.
+ *
+ * Only subgraph 0 is read (the model; further subgraphs are control-flow bodies we never emit).
+ * Metadata entries come back in `metadata`; buffers used only by metadata and lying after every
+ * tensor buffer are dropped from `buffers`, so a model written by writeTflite reads back equal.
+ */
+export function readTflite(bytes: Uint8Array, source = '<bytes>'): TfliteModel {
+  const fb = new CheckedFlatbuffer(bytes, source);
+  return parseModel(fb, source);
+}
+
+export async function readTfliteFile(path: string): Promise<TfliteModel> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: cannot read the file (${code ?? String(e)}); check the path`);
+  }
+  return readTflite(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+}
+
+const METADATA_KEY = 'plastisort';
+
+export function getPlastisortMetadata(model: TfliteModel): PlastisortMetadata | undefined {
+  const raw = model.metadata[METADATA_KEY];
+  if (!raw) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new UserError(`metadata "${METADATA_KEY}" is not valid JSON; re-create the model with plastisort quantize`);
+  }
+  const m = parsed as Partial<PlastisortMetadata> | null;
+  if (!m || typeof m !== 'object' || m.schema !== 'plastisort.model/1' || !Array.isArray(m.labels)) {
+    throw new UserError(
+      `metadata "${METADATA_KEY}" is not a plastisort.model/1 record; re-create the model with plastisort quantize`,
+    );
+  }
+  return m as PlastisortMetadata;
+}
+
+export function withPlastisortMetadata(model: TfliteModel, meta: PlastisortMetadata): TfliteModel {
+  return {
+    ...model,
+    metadata: { ...model.metadata, [METADATA_KEY]: new TextEncoder().encode(JSON.stringify(meta)) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked flatbuffer access
+
+/** A table position with its validated vtable. */
+interface TableRef {
+  pos: number;
+  vtable: number;
+  vtableSize: number;
+  objectSize: number;
+  what: string;
+}
+
+class CheckedFlatbuffer {
+  readonly view: DataView;
+  /**
+   * Elements decoded so far. Flatbuffers may share sub-objects, so a small file can reference one big
+   * vector many times; this budget keeps a hostile file from expanding into gigabytes.
+   */
+  private decoded = 0;
+  private readonly budget: number;
+
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly source: string,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.budget = 4 * bytes.length + 100_000;
+  }
+
+  notTflite(why: string): never {
+    throw new UserError(`${this.source}: not a TFLite file (${why}); pass a .tflite model`);
+  }
+
+  truncated(what: string, at: number): never {
+    throw new UserError(
+      `${this.source}: truncated at byte ${at} while reading ${what} (file has ${this.bytes.length} bytes); the file is damaged or incomplete, re-create or re-download it`,
+    );
+  }
+
+  private need(pos: number, size: number, what: string): void {
+    if (!Number.isSafeInteger(pos) || pos < 0 || pos + size > this.bytes.length) this.truncated(what, pos);
+  }
+
+  private spend(n: number, what: string): void {
+    this.decoded += n;
+    if (this.decoded > this.budget) {
+      throw new UserError(
+        `${this.source}: corrupt TFLite file (${what} references more data than the file holds); re-create the file`,
+      );
+    }
+  }
+
+  u8(pos: number, what: string): number {
+    this.need(pos, 1, what);
+    return this.view.getUint8(pos);
+  }
+  i8(pos: number, what: string): number {
+    this.need(pos, 1, what);
+    return this.view.getInt8(pos);
+  }
+  u16(pos: number, what: string): number {
+    this.need(pos, 2, what);
+    return this.view.getUint16(pos, true);
+  }
+  i32(pos: number, what: string): number {
+    this.need(pos, 4, what);
+    return this.view.getInt32(pos, true);
+  }
+  u32(pos: number, what: string): number {
+    this.need(pos, 4, what);
+    return this.view.getUint32(pos, true);
+  }
+  f32(pos: number, what: string): number {
+    this.need(pos, 4, what);
+    return this.view.getFloat32(pos, true);
+  }
+  i64(pos: number, what: string): number {
+    this.need(pos, 8, what);
+    return Number(this.view.getBigInt64(pos, true));
+  }
+  u64(pos: number, what: string): number {
+    this.need(pos, 8, what);
+    return Number(this.view.getBigUint64(pos, true));
+  }
+
+  /** Follows a uoffset stored at `pos` (relative to `pos`). */
+  deref(pos: number, what: string): number {
+    const target = pos + this.u32(pos, what);
+    this.need(target, 4, what);
+    return target;
+  }
+
+  table(pos: number, what: string): TableRef {
+    this.need(pos, 4, what);
+    const vtable = pos - this.i32(pos, what);
+    this.need(vtable, 4, `${what} vtable`);
+    const vtableSize = this.u16(vtable, `${what} vtable`);
+    const objectSize = this.u16(vtable + 2, `${what} vtable`);
+    if (vtableSize < 4 || vtableSize % 2 !== 0) this.notTflite(`${what} has a malformed vtable`);
+    this.need(vtable, vtableSize, `${what} vtable`);
+    if (objectSize < 4) this.notTflite(`${what} has a malformed table size`);
+    this.need(pos, objectSize, what);
+    this.spend(1, what);
+    return { pos, vtable, vtableSize, objectSize, what };
+  }
+
+  /** Absolute position of field `id`, or 0 when absent. */
+  field(t: TableRef, id: number, width: number): number {
+    const slot = 4 + 2 * id;
+    if (slot + 2 > t.vtableSize) return 0;
+    const rel = this.u16(t.vtable + slot, `${t.what} vtable`);
+    if (rel === 0) return 0;
+    if (rel + width > t.objectSize) this.notTflite(`${t.what} field ${id} lies outside its table`);
+    return t.pos + rel;
+  }
+
+  scalarU8(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 1);
+    return p ? this.u8(p, t.what) : dflt;
+  }
+  scalarI8(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 1);
+    return p ? this.i8(p, t.what) : dflt;
+  }
+  scalarI32(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 4);
+    return p ? this.i32(p, t.what) : dflt;
+  }
+  scalarU32(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 4);
+    return p ? this.u32(p, t.what) : dflt;
+  }
+  scalarF32(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 4);
+    return p ? this.f32(p, t.what) : dflt;
+  }
+  scalarU64(t: TableRef, id: number, dflt: number): number {
+    const p = this.field(t, id, 8);
+    return p ? this.u64(p, t.what) : dflt;
+  }
+  has(t: TableRef, id: number): boolean {
+    return this.field(t, id, 1) !== 0;
+  }
+
+  /** Position of the first element and the element count of the vector in field `id`, or undefined. */
+  vector(t: TableRef, id: number, elemSize: number, what: string): { start: number; length: number } | undefined {
+    const p = this.field(t, id, 4);
+    if (!p) return undefined;
+    const vec = this.deref(p, what);
+    const length = this.u32(vec, what);
+    const start = vec + 4;
+    if (length * elemSize > this.bytes.length - start) this.truncated(`${what} (${length} elements)`, start);
+    this.spend(length, what);
+    return { start, length };
+  }
+
+  string(t: TableRef, id: number, what: string): string | undefined {
+    const v = this.vector(t, id, 1, what);
+    if (!v) return undefined;
+    return new TextDecoder('utf-8').decode(this.bytes.subarray(v.start, v.start + v.length));
+  }
+
+  bytesOf(t: TableRef, id: number, what: string): Uint8Array | undefined {
+    const v = this.vector(t, id, 1, what);
+    if (!v) return undefined;
+    return this.bytes.slice(v.start, v.start + v.length);
+  }
+
+  i32s(t: TableRef, id: number, what: string): number[] {
+    const v = this.vector(t, id, 4, what);
+    if (!v) return [];
+    const out = new Array<number>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = this.i32(v.start + 4 * i, what);
+    return out;
+  }
+  f32s(t: TableRef, id: number, what: string): number[] {
+    const v = this.vector(t, id, 4, what);
+    if (!v) return [];
+    const out = new Array<number>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = this.f32(v.start + 4 * i, what);
+    return out;
+  }
+  i64s(t: TableRef, id: number, what: string): number[] {
+    const v = this.vector(t, id, 8, what);
+    if (!v) return [];
+    const out = new Array<number>(v.length);
+    for (let i = 0; i < v.length; i++) out[i] = this.i64(v.start + 8 * i, what);
+    return out;
+  }
+
+  tables(t: TableRef, id: number, what: string): TableRef[] {
+    const v = this.vector(t, id, 4, what);
+    if (!v) return [];
+    const out: TableRef[] = [];
+    for (let i = 0; i < v.length; i++) {
+      const elem = v.start + 4 * i;
+      out.push(this.table(this.deref(elem, `${what}[${i}]`), `${what}[${i}]`));
+    }
+    return out;
+  }
+
+  subtable(t: TableRef, id: number, what: string): TableRef | undefined {
+    const p = this.field(t, id, 4);
+    if (!p) return undefined;
+    return this.table(this.deref(p, what), what);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model decoding
+
+const TYPE_BY_CODE = new Map<number, TensorType>(
+  Object.entries(TENSOR_TYPE_CODE).map(([name, code]) => [code, name as TensorType]),
+);
+const ACTIVATION_BY_CODE = new Map<number, FusedActivation>(
+  (Object.entries(S.ActivationFunctionType) as [string, number][])
+    .filter(([name]) => name !== 'SIGN_BIT')
+    .map(([name, code]) => [code, name as FusedActivation]),
+);
+
+function parseModel(fb: CheckedFlatbuffer, source: string): TfliteModel {
+  const bytes = fb.bytes;
+  if (bytes.length < 8) fb.notTflite(`only ${bytes.length} bytes`);
+  const ident = String.fromCharCode(bytes[4]!, bytes[5]!, bytes[6]!, bytes[7]!);
+  if (ident !== S.FILE_IDENTIFIER) {
+    fb.notTflite(`file identifier is ${JSON.stringify(ident)}, expected "${S.FILE_IDENTIFIER}"`);
+  }
+  const root = fb.table(fb.deref(0, 'root offset'), 'Model');
+  const version = fb.scalarU32(root, S.Model.version, 0);
+  if (version !== S.SCHEMA_VERSION) {
+    fb.notTflite(`schema version ${version}, this reader handles version ${S.SCHEMA_VERSION}`);
+  }
+  const description = fb.string(root, S.Model.description, 'Model.description') ?? '';
+
+  const bufferTables = fb.tables(root, S.Model.buffers, 'Model.buffers');
+  const buffers = bufferTables.map((t, i) => readBuffer(fb, t, i));
+  if (buffers.length === 0) fb.notTflite('it has no buffers (buffer 0 must exist)');
+
+  const opCodes = fb.tables(root, S.Model.operatorCodes, 'Model.operator_codes').map((t, i) => {
+    const deprecated = fb.scalarI8(t, S.OperatorCode.deprecatedBuiltinCode, 0);
+    const extended = fb.scalarI32(t, S.OperatorCode.builtinCode, 0);
+    const code = Math.max(deprecated, extended);
+    const custom = fb.string(t, S.OperatorCode.customCode, `operator_codes[${i}].custom_code`);
+    return { code, custom };
+  });
+
+  const subgraphs = fb.tables(root, S.Model.subgraphs, 'Model.subgraphs');
+  if (subgraphs.length === 0) fb.notTflite('it has no subgraph');
+  const sg = subgraphs[0]!;
+
+  const tensorTables = fb.tables(sg, S.SubGraph.tensors, 'SubGraph.tensors');
+  const tensors = tensorTables.map((t, i) => readTensor(fb, t, i, buffers.length, source));
+  const nT = tensors.length;
+  const checkTensorIndex = (where: string, idx: number, optional: boolean): number => {
+    if (idx >= nT || idx < (optional ? -1 : 0)) {
+      throw new UserError(`${source}: corrupt TFLite file (${where} refers to tensor ${idx}, the model has ${nT})`);
+    }
+    return idx;
+  };
+  const inputs = fb.i32s(sg, S.SubGraph.inputs, 'SubGraph.inputs').map((i) => checkTensorIndex('model input', i, false));
+  const outputs = fb
+    .i32s(sg, S.SubGraph.outputs, 'SubGraph.outputs')
+    .map((i) => checkTensorIndex('model output', i, false));
+
+  const operators = fb.tables(sg, S.SubGraph.operators, 'SubGraph.operators').map((t, k): Operator => {
+    const what = `operators[${k}]`;
+    const opcodeIndex = fb.scalarU32(t, S.Operator.opcodeIndex, 0);
+    const opcode = opCodes[opcodeIndex];
+    if (!opcode) {
+      throw new UserError(
+        `${source}: corrupt TFLite file (${what} uses operator code ${opcodeIndex}, the model has ${opCodes.length})`,
+      );
+    }
+    const opInputs = fb.i32s(t, S.Operator.inputs, `${what}.inputs`).map((i) => checkTensorIndex(`${what} input`, i, true));
+    const opOutputs = fb
+      .i32s(t, S.Operator.outputs, `${what}.outputs`)
+      .map((i) => checkTensorIndex(`${what} output`, i, false));
+    const optionsType = fb.scalarU8(t, S.Operator.builtinOptionsType, 0);
+    const options = optionsType ? fb.subtable(t, S.Operator.builtinOptions, `${what}.builtin_options`) : undefined;
+    return decodeOperator(fb, opcode, opInputs, opOutputs, optionsType, options);
+  });
+
+  // Metadata: name → bytes of the buffer it points at.
+  const metadata: Record<string, Uint8Array> = {};
+  const metadataBuffers = new Set<number>();
+  for (const [i, t] of fb.tables(root, S.Model.metadata, 'Model.metadata').entries()) {
+    const name = fb.string(t, S.Metadata.name, `metadata[${i}].name`) ?? '';
+    const bufferIndex = fb.scalarU32(t, S.Metadata.buffer, 0);
+    const data = buffers[bufferIndex];
+    if (!data) {
+      throw new UserError(
+        `${source}: corrupt TFLite file (metadata "${name}" points at buffer ${bufferIndex}, the model has ${buffers.length})`,
+      );
+    }
+    metadata[name] = data.slice();
+    metadataBuffers.add(bufferIndex);
+  }
+  const tensorBufferMax = tensors.reduce((m, t) => Math.max(m, t.buffer), 0);
+  let keep = buffers.length;
+  while (keep - 1 > tensorBufferMax && metadataBuffers.has(keep - 1)) keep--;
+
+  return {
+    version,
+    description,
+    tensors,
+    operators,
+    inputs,
+    outputs,
+    buffers: buffers.slice(0, keep),
+    metadata,
+  };
+}
+
+function readBuffer(fb: CheckedFlatbuffer, t: TableRef, i: number): Uint8Array {
+  const data = fb.bytesOf(t, S.Buffer.data, `buffers[${i}].data`);
+  if (data) return data;
+  // Models over 2 GB keep data outside the flatbuffer at a file offset; offsets <= 1 mean "none".
+  const offset = fb.scalarU64(t, S.Buffer.offset, 0);
+  const size = fb.scalarU64(t, S.Buffer.size, 0);
+  if (offset > 1) {
+    if (offset + size > fb.bytes.length) fb.truncated(`buffers[${i}] external data (${size} bytes)`, offset);
+    return fb.bytes.slice(offset, offset + size);
+  }
+  return new Uint8Array(0);
+}
+
+function readTensor(fb: CheckedFlatbuffer, t: TableRef, i: number, nBuffers: number, source: string): Tensor {
+  const what = `tensors[${i}]`;
+  const name = fb.string(t, S.Tensor.name, `${what}.name`) ?? '';
+  const shape = fb.i32s(t, S.Tensor.shape, `${what}.shape`);
+  const typeCode = fb.scalarI8(t, S.Tensor.type, 0);
+  const type = TYPE_BY_CODE.get(typeCode);
+  if (!type) {
+    throw new UserError(
+      `${source}: tensor ${i} (${name}) has TensorType code ${typeCode}, which this tool does not handle; only ${[...TYPE_BY_CODE.values()].join(', ')} are supported`,
+    );
+  }
+  if (shape.some((d) => d < 0)) {
+    throw new UserError(`${source}: corrupt TFLite file (tensor ${i} (${name}) has shape [${shape.join(',')}])`);
+  }
+  const buffer = fb.scalarU32(t, S.Tensor.buffer, 0);
+  if (buffer >= nBuffers) {
+    throw new UserError(
+      `${source}: corrupt TFLite file (tensor ${i} (${name}) points at buffer ${buffer}, the model has ${nBuffers})`,
+    );
+  }
+  const tensor: Tensor = { name, shape, type, buffer };
+  const qt = fb.subtable(t, S.Tensor.quantization, `${what}.quantization`);
+  if (qt) {
+    const scale = fb.f32s(qt, S.QuantizationParameters.scale, `${what}.quantization.scale`);
+    if (scale.length > 0) {
+      const q: Quantization = {
+        scale,
+        zeroPoint: fb.i64s(qt, S.QuantizationParameters.zeroPoint, `${what}.quantization.zero_point`),
+      };
+      if (fb.has(qt, S.QuantizationParameters.quantizedDimension)) {
+        q.quantizedDimension = fb.scalarI32(qt, S.QuantizationParameters.quantizedDimension, 0);
+      }
+      const min = fb.f32s(qt, S.QuantizationParameters.min, `${what}.quantization.min`);
+      const max = fb.f32s(qt, S.QuantizationParameters.max, `${what}.quantization.max`);
+      if (min.length) q.min = min;
+      if (max.length) q.max = max;
+      tensor.quantization = q;
+    }
+  }
+  return tensor;
+}
+
+function activation(fb: CheckedFlatbuffer, code: number): FusedActivation {
+  const a = ACTIVATION_BY_CODE.get(code);
+  if (!a) throw new UserError(`${fb.source}: unsupported fused activation code ${code}`);
+  return a;
+}
+
+function padding(code: number): Padding {
+  return code === S.Padding.VALID ? 'VALID' : 'SAME';
+}
+
+function decodeOperator(
+  fb: CheckedFlatbuffer,
+  opcode: { code: number; custom: string | undefined },
+  inputs: number[],
+  outputs: number[],
+  optionsType: number,
+  o: TableRef | undefined,
+): Operator {
+  const B = S.BuiltinOperator;
+  const T = S.BuiltinOptionsType;
+  // Options of another type than the op expects are ignored: a reader must not misinterpret them.
+  const opt = (expected: number): TableRef | undefined => (optionsType === expected ? o : undefined);
+  const i8 = (t: TableRef | undefined, id: number, d: number) => (t ? fb.scalarI8(t, id, d) : d);
+  const i32 = (t: TableRef | undefined, id: number, d: number) => (t ? fb.scalarI32(t, id, d) : d);
+  switch (opcode.code) {
+    case B.CONV_2D: {
+      const t = opt(T.Conv2DOptions);
+      const C = S.Conv2DOptions;
+      return {
+        op: 'CONV_2D',
+        inputs,
+        outputs,
+        options: {
+          padding: padding(i8(t, C.padding, 0)),
+          strideW: i32(t, C.strideW, 0),
+          strideH: i32(t, C.strideH, 0),
+          dilationW: i32(t, C.dilationW, 1),
+          dilationH: i32(t, C.dilationH, 1),
+          fusedActivation: activation(fb, i8(t, C.fusedActivation, 0)),
+        },
+      };
+    }
+    case B.DEPTHWISE_CONV_2D: {
+      const t = opt(T.DepthwiseConv2DOptions);
+      const C = S.DepthwiseConv2DOptions;
+      return {
+        op: 'DEPTHWISE_CONV_2D',
+        inputs,
+        outputs,
+        options: {
+          padding: padding(i8(t, C.padding, 0)),
+          strideW: i32(t, C.strideW, 0),
+          strideH: i32(t, C.strideH, 0),
+          dilationW: i32(t, C.dilationW, 1),
+          dilationH: i32(t, C.dilationH, 1),
+          fusedActivation: activation(fb, i8(t, C.fusedActivation, 0)),
+          depthMultiplier: i32(t, C.depthMultiplier, 0),
+        },
+      };
+    }
+    case B.AVERAGE_POOL_2D:
+    case B.MAX_POOL_2D: {
+      const t = opt(T.Pool2DOptions);
+      const P = S.Pool2DOptions;
+      return {
+        op: opcode.code === B.AVERAGE_POOL_2D ? 'AVERAGE_POOL_2D' : 'MAX_POOL_2D',
+        inputs,
+        outputs,
+        options: {
+          padding: padding(i8(t, P.padding, 0)),
+          strideW: i32(t, P.strideW, 0),
+          strideH: i32(t, P.strideH, 0),
+          filterWidth: i32(t, P.filterWidth, 0),
+          filterHeight: i32(t, P.filterHeight, 0),
+          fusedActivation: activation(fb, i8(t, P.fusedActivation, 0)),
+        },
+      };
+    }
+    case B.FULLY_CONNECTED: {
+      const t = opt(T.FullyConnectedOptions);
+      const F = S.FullyConnectedOptions;
+      return {
+        op: 'FULLY_CONNECTED',
+        inputs,
+        outputs,
+        options: {
+          fusedActivation: activation(fb, i8(t, F.fusedActivation, 0)),
+          keepNumDims: i8(t, F.keepNumDims, 0) !== 0,
+        },
+      };
+    }
+    case B.ADD: {
+      const t = opt(T.AddOptions);
+      return { op: 'ADD', inputs, outputs, options: { fusedActivation: activation(fb, i8(t, S.AddOptions.fusedActivation, 0)) } };
+    }
+    case B.SOFTMAX: {
+      const t = opt(T.SoftmaxOptions);
+      return { op: 'SOFTMAX', inputs, outputs, options: { beta: t ? fb.scalarF32(t, S.SoftmaxOptions.beta, 0) : 0 } };
+    }
+    case B.MEAN: {
+      const t = opt(T.ReducerOptions);
+      return { op: 'MEAN', inputs, outputs, options: { keepDims: i8(t, S.ReducerOptions.keepDims, 0) !== 0 } };
+    }
+    case B.RESHAPE: {
+      const t = opt(T.ReshapeOptions);
+      if (!t) return { op: 'RESHAPE', inputs, outputs };
+      return { op: 'RESHAPE', inputs, outputs, options: { newShape: fb.i32s(t, S.ReshapeOptions.newShape, 'ReshapeOptions.new_shape') } };
+    }
+    case B.PAD:
+      return { op: 'PAD', inputs, outputs };
+    case B.QUANTIZE:
+      return { op: 'QUANTIZE', inputs, outputs };
+    case B.DEQUANTIZE:
+      return { op: 'DEQUANTIZE', inputs, outputs };
+    case B.RELU6:
+      return { op: 'RELU6', inputs, outputs };
+    case B.RELU:
+      return { op: 'RELU', inputs, outputs };
+    case B.LOGISTIC:
+      return { op: 'LOGISTIC', inputs, outputs };
+    default: {
+      const name =
+        opcode.code === B.CUSTOM ? `CUSTOM:${opcode.custom ?? ''}` : S.builtinOperatorName(opcode.code);
+      return { op: 'OTHER', name, builtinCode: opcode.code, inputs, outputs };
+    }
+  }
+}
