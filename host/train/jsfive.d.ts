@@ -1,0 +1,2 @@
+// jsfive ships no types; backbones.ts describes the few members it uses.
+declare module 'jsfive';
