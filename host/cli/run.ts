@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { isUserError } from '../util/errors.ts';
 
 /**
@@ -23,7 +24,7 @@ export function parseIntOption(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n)) {
-      throw new Error(`${name} must be a whole number, got "${value}"`);
+      throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
     }
     return n;
   };

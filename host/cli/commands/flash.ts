@@ -1,5 +1,42 @@
 import type { Command } from 'commander';
+import { createBundle } from '../../flash/bundle.ts';
+import { runFlashCommand } from '../../flash/cli-flow.ts';
+import { action, parseIntOption } from '../run.ts';
 
-export function register(_program: Command): void {
-  // filled in by the flash stage
+export function register(program: Command): void {
+  program
+    .command('flash')
+    .description(
+      'write the firmware (bootloader, partition table, app) and optionally the model to an ESP32-S3 bin over USB, verifying each region by MD5',
+    )
+    .option('--port <path>', 'serial port (default: the one Espressif USB device, or the one USB-serial bridge)')
+    .option('--baud <n>', 'transfer rate after sync at 115200', parseIntOption('--baud'), 460800)
+    .option('--build <dir>', 'ESP-IDF build folder holding flasher_args.json', 'firmware/build')
+    .option('--bundle <dir>', 'release bundle made by `plastisort bundle` (instead of --build)')
+    .option('--model <file.tflite>', 'also write this model into the `model` partition')
+    .option('--model-only', 'write only the model partition (needs --model); the app stays as it is', false)
+    .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge) or usb-jtag (auto from USB id)')
+    .action(
+      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: 'classic' | 'usb-jtag' }) => {
+        const result = await runFlashCommand(o);
+        const rate = result.bytesWritten / Math.max(result.seconds, 1e-3);
+        process.stdout.write(
+          `flashed ${result.bytesWritten} bytes to ${result.chip} in ${result.seconds.toFixed(1)} s (${(rate / 1024).toFixed(1)} KiB/s); ` +
+            `regions verified: ${result.regions.map((r) => r.role).join(', ')}\n`,
+        );
+      }),
+    );
+
+  program
+    .command('bundle')
+    .description('pack the app images, flasher_args.json and a model into one folder for technicians, with SHA-256s')
+    .option('--build <dir>', 'ESP-IDF build folder holding flasher_args.json', 'firmware/build')
+    .option('--model <file.tflite>', 'model to include')
+    .requiredOption('--out <dir>', 'bundle folder to write')
+    .action(
+      action(async (o: { build: string; model?: string; out: string }) => {
+        const m = await createBundle(`${o.build}/flasher_args.json`, o.out, o.model);
+        process.stdout.write(`bundle written to ${o.out}: ${m.files.map((f) => f.path).join(', ')}\n`);
+      }),
+    );
 }

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { UserError } from '../util/errors.ts';
+import type { ByteLink } from './link.ts';
+import { buildModelPartitionImage } from './model-partition.ts';
+import { FlashError, RomLoader, type ResetStrategy } from './rom-loader.ts';
+import { modelPartition, type FlashImage, type FlashPlan } from './images.ts';
+
+export interface FlashOptions {
+  plan: FlashPlan;
+  link: ByteLink;
+  /** Transfer rate after sync; the ROM always syncs at 115200. */
+  baud: number;
+  resetStrategy: ResetStrategy;
+  /** With modelOnly, only the model partition is written (header + model). */
+  model?: { data: Uint8Array; source: string };
+  modelOnly?: boolean;
+  onProgress?: (role: string, written: number, total: number) => void;
+  log?: (line: string) => void;
+}
+
+export interface FlashedRegion {
+  role: string;
+  offset: number;
+  bytes: number;
+  md5: string;
+  seconds: number;
+}
+
+export interface FlashResult {
+  chip: string;
+  regions: FlashedRegion[];
+  bytesWritten: number;
+  seconds: number;
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The images a flash writes, with the model partition image appended (or alone with modelOnly). */
+export function imagesToWrite(plan: FlashPlan, model?: FlashOptions['model'], modelOnly = false): FlashImage[] {
+  if (modelOnly && !model) throw new UserError('--model-only needs --model FILE.tflite');
+  const images = modelOnly ? [] : [...plan.images];
+  if (model) {
+    const part = modelPartition(plan);
+    const data = buildModelPartitionImage(model.data, model.source);
+    if (data.length > part.size) {
+      throw new UserError(
+        `${model.source}: the model needs ${data.length} bytes with its header, the "${part.label}" partition holds ${part.size}; enlarge it in firmware/partitions.csv or use a smaller model`,
+      );
+    }
+    images.push({
+      role: 'model',
+      offset: part.offset,
+      file: model.source,
+      data,
+      sha256: createHash('sha256').update(data).digest('hex'),
+    });
+  }
+  return images;
+}
+
+export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
+  const log = opts.log ?? (() => {});
+  const images = imagesToWrite(opts.plan, opts.model, opts.modelOnly);
+  const t0 = performance.now();
+  const loader = new RomLoader(opts.link);
+  try {
+    await loader.connect(opts.resetStrategy);
+    const chip = await loader.checkChip();
+    log(`connected to ${chip} on ${opts.link.path}`);
+    await loader.attachFlash(opts.plan.flashSize);
+    if (opts.baud !== 115200) await loader.changeBaudRate(opts.baud);
+    const regions: FlashedRegion[] = [];
+    for (const img of images) {
+      const started = performance.now();
+      const expected = createHash('md5').update(img.data).digest('hex');
+      let md5: string;
+      try {
+        await loader.writeFlash(img.offset, img.data, (w, total) => opts.onProgress?.(img.role, w, total));
+        md5 = await loader.flashMd5(img.offset, img.data.length);
+      } catch (e) {
+        throw halfWritten(img, e as Error);
+      }
+      if (md5 !== expected) {
+        throw halfWritten(
+          img,
+          new FlashError(`MD5 mismatch after writing ${img.file} at ${hex(img.offset)}: expected ${expected}, the board has ${md5}`),
+        );
+      }
+      regions.push({ role: img.role, offset: img.offset, bytes: img.data.length, md5, seconds: (performance.now() - started) / 1000 });
+      log(`wrote ${img.role} ${img.file} (${img.data.length} bytes at ${hex(img.offset)}), MD5 verified`);
+    }
+    await loader.hardReset();
+    return {
+      chip,
+      regions,
+      bytesWritten: regions.reduce((s, r) => s + r.bytes, 0),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    loader.dispose();
+  }
+}
+
+function halfWritten(img: FlashImage, cause: Error): Error {
+  const consequence =
+    img.role === 'app'
+      ? 'the app is half-written and the board will not boot it until a flash succeeds'
+      : img.role === 'model'
+        ? 'the model partition is invalid; the firmware will fall back to its built-in model'
+        : `the ${img.role} region is half-written; the board may not boot until a flash succeeds`;
+  const msg = `${cause.message}; ${consequence}. Re-run plastisort flash (a lower --baud helps on long cables)`;
+  return cause instanceof UserError ? new FlashError(msg) : new Error(msg, { cause });
+}
