@@ -27,6 +27,20 @@ export function readTflite(bytes: Uint8Array, source = '<bytes>'): TfliteModel {
   return parseModel(fb, source);
 }
 
+/**
+ * File offset and length of each buffer's data (length 0 and offset 0 for empty buffers), for checks
+ * of the layout: the writer aligns every data start to 16 bytes, and firmware may rely on it.
+ */
+export function readBufferLayout(bytes: Uint8Array, source = '<bytes>'): { offset: number; length: number }[] {
+  const fb = new CheckedFlatbuffer(bytes, source);
+  if (bytes.length < 8) fb.notTflite(`only ${bytes.length} bytes`);
+  const root = fb.table(fb.deref(0, 'root offset'), 'Model');
+  return fb.tables(root, S.Model.buffers, 'Model.buffers').map((t, i) => {
+    const v = fb.vector(t, S.Buffer.data, 1, `buffers[${i}].data`);
+    return v ? { offset: v.start, length: v.length } : { offset: 0, length: 0 };
+  });
+}
+
 export async function readTfliteFile(path: string): Promise<TfliteModel> {
   let bytes: Uint8Array;
   try {
