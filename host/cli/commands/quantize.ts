@@ -1,5 +1,71 @@
 import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { action, parseIntOption } from '../run.ts';
+import { initBackend } from '../../train/backend.ts';
+import { quantizeRun, reportPathFor } from '../../quantize/run.ts';
+import { log } from '../../util/log.ts';
 
-export function register(_program: Command): void {
-  // filled in by the quantize stage
+function parsePercentile(value: string): number {
+  const n = Number(value);
+  if (!(n > 50 && n <= 100)) throw new InvalidArgumentError(`--percentile must be in (50, 100], got "${value}"`);
+  return n;
+}
+
+function pct(x: number | undefined): string {
+  return x === undefined ? '—' : `${(100 * x).toFixed(1)}%`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('quantize')
+    .description('Quantize a trained run to a full-int8 .tflite for TensorFlow Lite Micro (input q = p − 128, int8 softmax output)')
+    .argument('<run>', 'trained run folder (plastisort train / finetune --out)')
+    .requiredOption('--out <file>', 'output .tflite; the report goes next to it as FILE.quantize.json')
+    .option('--manifest <file>', "split manifest for calibration and validation images (default: the run's own, from RUN/config.json)")
+    .option('--calib <n>', 'calibration images from the training split, balanced over classes', parseIntOption('--calib'), 300)
+    .addOption(
+      new Option('--method <method>', 'activation range calibration: auto tries all three and keeps the best top-1 agreement with float on the val split')
+        .choices(['auto', 'minmax', 'percentile', 'mse'])
+        .default('auto'),
+    )
+    .option('--percentile <p>', 'clipping percentile for --method percentile', parsePercentile, 99.99)
+    .option('--val <n>', 'validation images for choosing the method (default: the whole val split; 0 skips)', parseIntOption('--val'))
+    .option('--no-compensate', "do not cancel the input zero point's residual offset in the first convolution's bias")
+    .option('--seed <n>', 'seed for choosing calibration images', parseIntOption('--seed'), 1)
+    .option('--threads <n>', 'tfjs backend threads where the backend allows', parseIntOption('--threads'))
+    .addHelpText(
+      'after',
+      `
+The input contract: a camera byte p (0..255) feeds the model as the int8 value p − 128; scale and zero
+point come from the run's float input scaling. When no integer zero point matches it exactly (x = p/127.5 − 1
+needs −0.5), the report states the residual offset and its simulated effect on validation accuracy.
+
+Example:
+  plastisort quantize runs/finetune --out models/plastic6.tflite --calib 300 --method auto`,
+    )
+    .action(
+      action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; seed: number; threads?: number }) => {
+        const backend = await initBackend(o.threads ? { threads: o.threads } : {});
+        log.info(`tfjs backend: ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
+        const r = await quantizeRun(run, {
+          out: o.out,
+          ...(o.manifest ? { manifest: o.manifest } : {}),
+          calib: o.calib,
+          method: o.method,
+          percentile: o.percentile,
+          seed: o.seed,
+          ...(o.val !== undefined ? { val: o.val } : {}),
+          compensate: o.compensate,
+        });
+        const lines = [
+          `wrote ${r.output} (${r.sizes.tfliteBytes} bytes: ${r.sizes.int8WeightBytes} int8 weight + ${r.sizes.int32BiasBytes} int32 bias bytes, ${r.sizes.overheadPercent.toFixed(2)}% overhead)`,
+          `calibration: ${r.calibration.images} training images, method ${r.method}${r.methodRequested === 'auto' ? ' (auto)' : ''}`,
+          ...r.candidates.map((c) => `  ${c.method.padEnd(10)} val agreement ${pct(c.agreement)}  accuracy ${pct(c.accuracy)}`),
+          r.validation ? `val: float accuracy ${pct(r.validation.floatAccuracy)}, int8 (simulated) ${pct(r.validation.int8.accuracy)}, agreement ${pct(r.validation.int8.agreement)}` : 'val: not measured',
+          `input: q = p − 128, scale ${r.input.scale.toPrecision(6)}, zero point ${r.input.zeroPoint} (exact ${r.input.exactZeroPoint}); residual offset ${r.input.residualOffset.toPrecision(3)} (${r.input.residualOffsetLsb.toFixed(2)} LSB)${r.input.compensatedInFirstLayer ? ', cancelled in the first convolution bias' : ''}`,
+          `report: ${reportPathFor(r.output)} (${(r.timings.totalMs / 1000).toFixed(1)} s)`,
+        ];
+        process.stdout.write(lines.join('\n') + '\n');
+      }),
+    );
 }
