@@ -2,6 +2,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { action } from '../run.ts';
 import { generateSynthDataset, SYNTH_CLASSES } from '../../data/synth.ts';
 import { log } from '../../util/log.ts';
+import { UserError } from '../../util/errors.ts';
+import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
+import { writeManifest } from '../../data/manifest-io.ts';
 
 /** Like run.ts parseIntOption, but reports through commander (one line, no stack trace). */
 function intOption(name: string) {
@@ -23,6 +26,61 @@ export function register(program: Command): void {
   const data = program
     .command('data')
     .description('Dataset tools: synthetic data, leakage-safe split, EDA report.');
+
+  data
+    .command('split')
+    .description(
+      'Import a folder of class folders and write a leakage-safe split manifest: exact and near duplicates ' +
+        'are grouped and a group never straddles train/val/test; the split is stratified by class and ' +
+        'byte-identical for the same input and seed.',
+    )
+    .requiredOption('--data <dir>', 'folder with one subfolder per class (any depth below; CLASS/default and CLASS/real_world become the source field)')
+    .requiredOption('--out <file>', 'manifest to write (JSON, written atomically)')
+    .addOption(new Option('--classes <list>', 'comma-separated class folders to use, in label order').argParser(parseList))
+    .option('--ratios <t,v,t>', 'train,val,test percentages summing to 100', '70,15,15')
+    .option('--seed <n>', 'random seed of the split', intOption('--seed'), 1)
+    .addOption(new Option('--phash-bits <n>', 'difference-hash size').choices(['64', '256']).default('256'))
+    .option('--max-hamming <n>', 'near-duplicate threshold: differing hash bits', intOption('--max-hamming'), 10)
+    .option('--keep-majority', 'keep the majority class of a duplicate group with conflicting labels (default: drop the group)', false)
+    .addHelpText(
+      'after',
+      '\nFiles that cannot be decoded are skipped and listed (stderr and the manifest\'s "dropped"); the command\n' +
+        'fails if a class ends up with no images. Example:\n  plastisort data split --data data/plastic --out runs/split.json',
+    )
+    .action(
+      action(
+        async (opts: {
+          data: string;
+          out: string;
+          classes?: string[];
+          ratios: string;
+          seed: number;
+          phashBits: string;
+          maxHamming: number;
+          keepMajority: boolean;
+        }) => {
+          const t0 = Date.now();
+          const ratios = parseRatios(opts.ratios);
+          const { manifest, emptyClasses } = await splitDataset({
+            data: opts.data,
+            classes: opts.classes,
+            ratios,
+            seed: opts.seed,
+            phashBits: Number(opts.phashBits) as 64 | 256,
+            maxHamming: opts.maxHamming,
+            keepMajority: opts.keepMajority,
+          });
+          logSplitSummary(manifest);
+          if (emptyClasses.length > 0) {
+            throw new UserError(
+              `class folder(s) ${emptyClasses.map((c) => `"${c}"`).join(', ')} under ${opts.data} have no usable images; add images or leave the class out with --classes (manifest not written)`,
+            );
+          }
+          await writeManifest(opts.out, manifest);
+          log.info(`wrote ${opts.out} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        },
+      ),
+    );
 
   data
     .command('synth')

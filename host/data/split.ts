@@ -1,0 +1,476 @@
+/**
+ * `plastisort data split`: import a folder of class folders, group exact and near duplicates, resolve
+ * label conflicts and split stratified by class at the duplicate-group level, so no image (or copy
+ * of it) sits on both sides of a split. The result depends only on the files' contents, their paths
+ * relative to the data folder, the options and the seed — not on listing order or the machine.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { UserError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
+import { progressBar } from '../util/progress.ts';
+import { SPLITS, type DroppedFile, type LabelConflict, type ManifestItem, type SplitManifest, type SplitName } from './manifest.ts';
+import { MANIFEST_SCHEMA } from './manifest-io.ts';
+import { ALPHA_BACKGROUND } from './images.ts';
+import { dhashRgb, nearPairs, toHex, UnionFind, type PhashBits } from './dedup.ts';
+
+export interface SplitOptions {
+  /** Folder holding one folder per class. */
+  data: string;
+  /** Class folder names (or their sanitised names) to use, in label order; default all, sorted. */
+  classes?: readonly string[];
+  /** Percentages for train, val, test; integers summing to 100. */
+  ratios?: readonly [number, number, number];
+  seed?: number;
+  phashBits?: PhashBits;
+  maxHamming?: number;
+  /** Keep the majority class of a label-conflict group instead of dropping the whole group. */
+  keepMajority?: boolean;
+  /** Images decoded at once. */
+  concurrency?: number;
+  progress?: boolean;
+}
+
+export const DEFAULT_RATIOS: readonly [number, number, number] = [70, 15, 15];
+export const DEFAULT_PHASH_BITS: PhashBits = 256;
+export const DEFAULT_MAX_HAMMING = 10;
+
+const C_KEYWORDS = new Set(
+  (
+    'auto break case char const continue default do double else enum extern float for goto if inline int long ' +
+    'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while ' +
+    'bool true false alignas alignof class delete new namespace nullptr operator private protected public template ' +
+    'this throw try catch typename using virtual'
+  ).split(' '),
+);
+
+/** Lower-case, runs of characters outside [a-z0-9_] become one '_', '_' trimmed from both ends. */
+export function sanitizeClassName(name: string): string {
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+/** Why a sanitised name cannot be a C identifier / firmware label, or null when it can. */
+export function classNameProblem(sanitized: string): string | null {
+  if (sanitized.length === 0) return 'has no letters or digits';
+  if (/^[0-9]/.test(sanitized)) return `becomes "${sanitized}", which starts with a digit`;
+  if (C_KEYWORDS.has(sanitized)) return `becomes "${sanitized}", a C/C++ keyword`;
+  if (sanitized.length > 63) return `becomes a ${sanitized.length}-character name (at most 63)`;
+  return null;
+}
+
+export function parseRatios(text: string): [number, number, number] {
+  const parts = text.split(',').map((s) => s.trim());
+  const nums = parts.map(Number);
+  if (parts.length !== 3 || nums.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new UserError(`--ratios "${text}": give three whole percentages for train,val,test, e.g. --ratios 70,15,15`);
+  }
+  return checkRatios(nums as [number, number, number], text);
+}
+
+function checkRatios(r: readonly [number, number, number], text = r.join(',')): [number, number, number] {
+  const sum = r[0] + r[1] + r[2];
+  if (r.some((n) => !Number.isInteger(n) || n < 0)) {
+    throw new UserError(`--ratios "${text}": give three whole percentages for train,val,test, e.g. --ratios 70,15,15`);
+  }
+  if (sum !== 100) throw new UserError(`--ratios "${text}" sums to ${sum}, not 100; e.g. --ratios 70,15,15`);
+  if (r[0] === 0) throw new UserError(`--ratios "${text}" leaves nothing to train on; give train a share, e.g. --ratios 70,15,15`);
+  return [r[0], r[1], r[2]];
+}
+
+const byCodepoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+interface ClassDir {
+  folder: string;
+  name: string;
+}
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Class folders under `root`: visible subfolders, sanitised and checked; selected and ordered by `wanted`. */
+async function findClasses(root: string, dataArg: string, wanted?: readonly string[]): Promise<ClassDir[]> {
+  let entries;
+  try {
+    const st = await stat(root);
+    if (!st.isDirectory()) throw new UserError(`--data ${dataArg}: is a file, not a folder; give the folder that holds one folder per class`);
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`--data ${dataArg}: folder not found; give the folder that holds one folder per class (e.g. data/plastic/cup/*.jpg)`);
+  }
+  const folders: string[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory() || (e.isSymbolicLink() && (await isDir(join(root, e.name))))) folders.push(e.name);
+  }
+  folders.sort(byCodepoint);
+  if (folders.length === 0) {
+    throw new UserError(`--data ${dataArg}: no class folders inside; put each class's images in its own subfolder (e.g. ${dataArg}/cup/)`);
+  }
+  const all: ClassDir[] = [];
+  const bySanitized = new Map<string, string>();
+  for (const folder of folders) {
+    const name = sanitizeClassName(folder);
+    const problem = classNameProblem(name);
+    if (problem) {
+      throw new UserError(
+        `class folder "${join(dataArg, folder)}" ${problem}; class names become C identifiers in the firmware, so rename the folder (letters, digits, '_', starting with a letter)`,
+      );
+    }
+    const clash = bySanitized.get(name);
+    if (clash !== undefined) {
+      throw new UserError(
+        `class folders "${join(dataArg, clash)}" and "${join(dataArg, folder)}" both become the label "${name}"; rename one of them`,
+      );
+    }
+    bySanitized.set(name, folder);
+    all.push({ folder, name });
+  }
+  if (!wanted) return all;
+  const chosen: ClassDir[] = [];
+  for (const w of wanted) {
+    const hit = all.find((c) => c.folder === w) ?? all.find((c) => c.name === sanitizeClassName(w));
+    if (!hit) {
+      throw new UserError(`--classes: no class folder "${w}" in ${dataArg}; available: ${all.map((c) => c.folder).join(',')}`);
+    }
+    if (chosen.includes(hit)) throw new UserError(`--classes: "${w}" is listed twice; list each class once`);
+    chosen.push(hit);
+  }
+  if (chosen.length < 2) throw new UserError(`--classes: a classifier needs at least two classes, got ${chosen.length}`);
+  return chosen;
+}
+
+/** Every visible file under `dir`, any depth, as paths relative to `dir` with '/' separators, sorted. */
+async function walkFiles(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  const entries = await readdir(dir, { withFileTypes: true });
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    const abs = join(dir, e.name);
+    let isDirectory = e.isDirectory();
+    let isFile = e.isFile();
+    if (e.isSymbolicLink()) {
+      try {
+        const st = await stat(abs);
+        isDirectory = st.isDirectory();
+        isFile = st.isFile();
+      } catch {
+        isFile = true; // a dangling link: reported as unreadable
+      }
+    }
+    if (isDirectory) out.push(...(await walkFiles(abs, rel)));
+    else if (isFile) out.push(rel);
+  }
+  return out.sort(byCodepoint);
+}
+
+interface Decoded {
+  /** Relative to the data root, '/' separators. */
+  path: string;
+  classIndex: number;
+  source: string;
+  sha256: string;
+  fileSha256: string;
+  phash: Uint8Array;
+  width: number;
+  height: number;
+}
+
+const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
+
+async function decodeOne(
+  root: string,
+  rel: string,
+  bits: PhashBits,
+): Promise<{ ok: true; sha256: string; fileSha256: string; phash: Uint8Array; width: number; height: number } | { ok: false; reason: string }> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(root, ...rel.split('/')));
+  } catch (e) {
+    return { ok: false, reason: `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  if (bytes.length === 0) return { ok: false, reason: 'empty file' };
+  let format: string | undefined;
+  try {
+    format = (await sharp(bytes).metadata()).format;
+  } catch {
+    return { ok: false, reason: 'not an image (unknown format)' };
+  }
+  if (!format || !PHOTO_FORMATS.has(format)) return { ok: false, reason: `not a photo (${format ?? 'unknown'} format)` };
+  let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
+  try {
+    raw = await sharp(bytes, { failOn: 'warning' })
+      .rotate()
+      .flatten({ background: ALPHA_BACKGROUND })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+  } catch (e) {
+    return { ok: false, reason: `cannot decode ${format} (${(e as Error).message.split('\n')[0]})` };
+  }
+  const { width, height, channels } = raw.info;
+  if (channels !== 3) return { ok: false, reason: `decoded to ${channels} channels, expected 3` };
+  const pixels = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
+  const sha256 = createHash('sha256').update(`${width}x${height}\n`).update(pixels).digest('hex');
+  const fileSha256 = createHash('sha256').update(bytes).digest('hex');
+  return { ok: true, sha256, fileSha256, phash: dhashRgb(pixels, width, height, bits), width, height };
+}
+
+/** Seeded ordering key for a group: a hash, so the order does not follow paths or listing order. */
+function shuffleKey(seed: number, groupKey: string): string {
+  return createHash('sha256').update(`${seed}\n${groupKey}`).digest('hex');
+}
+
+/** Per-split targets for n items: floor of n·ratio, the remainder by largest fraction (ties: train, val, test). */
+export function splitTargets(n: number, ratios: readonly [number, number, number]): [number, number, number] {
+  const exact = ratios.map((r) => (n * r) / 100);
+  const t = exact.map(Math.floor) as [number, number, number];
+  let rest = n - (t[0] + t[1] + t[2]);
+  const order = [0, 1, 2].sort((a, b) => exact[b]! - t[b]! - (exact[a]! - t[a]!) || a - b);
+  for (const i of order) {
+    if (rest <= 0) break;
+    if (ratios[i]! > 0) {
+      t[i]!++;
+      rest--;
+    }
+  }
+  return t;
+}
+
+/**
+ * Assigns groups (of one class) to splits: largest groups first, equal sizes in seeded order, each to
+ * the split furthest below its target. Singletons come last and fill the targets exactly, so a class
+ * is within ±1 of its targets whenever the big groups fit.
+ */
+export function assignGroups(
+  groups: ReadonlyArray<{ key: string; size: number }>,
+  ratios: readonly [number, number, number],
+  seed: number,
+): Map<string, SplitName> {
+  const n = groups.reduce((a, g) => a + g.size, 0);
+  const target = splitTargets(n, ratios);
+  const filled = [0, 0, 0];
+  const order = groups
+    .map((g) => ({ ...g, shuffle: shuffleKey(seed, g.key) }))
+    .sort((a, b) => b.size - a.size || byCodepoint(a.shuffle, b.shuffle));
+  const out = new Map<string, SplitName>();
+  for (const g of order) {
+    let best = -1;
+    let bestDeficit = -Infinity;
+    for (let s = 0; s < 3; s++) {
+      if (ratios[s] === 0) continue;
+      const deficit = target[s]! - filled[s]!;
+      // Prefer a split the whole group fits in; among those (or, if none, among all) the largest deficit.
+      const fits = deficit >= g.size ? 1e9 : 0;
+      if (deficit + fits > bestDeficit) {
+        bestDeficit = deficit + fits;
+        best = s;
+      }
+    }
+    filled[best]! += g.size;
+    out.set(g.key, SPLITS[best]!);
+  }
+  return out;
+}
+
+export interface SplitResult {
+  manifest: SplitManifest;
+  /** Classes that ended with no items (the CLI exits non-zero). */
+  emptyClasses: string[];
+}
+
+/**
+ * Builds the split manifest. Unreadable files are dropped (and logged), never fatal; a class left
+ * with no items is returned in `emptyClasses` for the caller to refuse.
+ */
+export async function splitDataset(opts: SplitOptions): Promise<SplitResult> {
+  const root = resolve(opts.data);
+  const ratios = checkRatios(opts.ratios ?? DEFAULT_RATIOS);
+  const seed = opts.seed ?? 1;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new UserError(`--seed ${seed} is out of range; use a whole number from 0 to 4294967295`);
+  }
+  const phashBits = opts.phashBits ?? DEFAULT_PHASH_BITS;
+  if (phashBits !== 64 && phashBits !== 256) throw new UserError(`--phash-bits ${String(phashBits)}: use 64 or 256`);
+  const maxHamming = opts.maxHamming ?? DEFAULT_MAX_HAMMING;
+  if (!Number.isInteger(maxHamming) || maxHamming < 0 || maxHamming >= phashBits / 4) {
+    throw new UserError(`--max-hamming ${maxHamming}: use a whole number from 0 to ${phashBits / 4 - 1} for ${phashBits}-bit hashes`);
+  }
+  const classDirs = await findClasses(root, opts.data, opts.classes);
+
+  const files: Array<{ path: string; classIndex: number; source: string }> = [];
+  for (const [ci, c] of classDirs.entries()) {
+    for (const rel of await walkFiles(join(root, c.folder))) {
+      const slash = rel.indexOf('/');
+      files.push({ path: `${c.folder}/${rel}`, classIndex: ci, source: slash < 0 ? '' : rel.slice(0, slash) });
+    }
+  }
+  files.sort((a, b) => byCodepoint(a.path, b.path));
+
+  const dropped: DroppedFile[] = [];
+  const decoded: Decoded[] = [];
+  const bar = opts.progress === false || files.length === 0 ? null : progressBar('decode', files.length);
+  const results = new Array<Awaited<ReturnType<typeof decodeOne>>>(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      results[i] = await decodeOne(root, files[i]!.path, phashBits);
+      bar?.tick();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 3, files.length)) }, worker));
+  bar?.stop();
+  files.forEach((f, i) => {
+    const r = results[i]!;
+    if (r.ok) {
+      const { ok: _ok, ...rest } = r;
+      decoded.push({ ...f, ...rest });
+    } else dropped.push({ path: f.path, reason: r.reason });
+  });
+
+  // Group exact (same decoded pixels) and near (dHash within maxHamming) duplicates.
+  const uf = new UnionFind(decoded.length);
+  const bySha = new Map<string, number>();
+  decoded.forEach((d, i) => {
+    const first = bySha.get(d.sha256);
+    if (first === undefined) bySha.set(d.sha256, i);
+    else uf.union(first, i);
+  });
+  for (const [i, j] of nearPairs(
+    decoded.map((d) => d.phash),
+    maxHamming,
+  )) {
+    uf.union(i, j);
+  }
+  // Group ids in order of each group's first member by path: independent of listing order.
+  const groupOfRoot = new Map<number, number>();
+  const members: number[][] = [];
+  decoded.forEach((_, i) => {
+    const r = uf.find(i);
+    let g = groupOfRoot.get(r);
+    if (g === undefined) {
+      g = members.length;
+      groupOfRoot.set(r, g);
+      members.push([]);
+    }
+    members[g]!.push(i);
+  });
+  const groupOf = (i: number) => groupOfRoot.get(uf.find(i))!;
+  const duplicateGroups = members.filter((m) => m.length > 1).length;
+
+  // Label conflicts: a group whose members carry more than one class.
+  const conflicts: LabelConflict[] = [];
+  const keep = new Array<boolean>(decoded.length).fill(true);
+  members.forEach((m, g) => {
+    const classesIn = new Set(m.map((i) => decoded[i]!.classIndex));
+    if (classesIn.size < 2) return;
+    const byClass: Record<string, string[]> = {};
+    const tally = new Map<number, number>();
+    for (const i of m) {
+      const d = decoded[i]!;
+      (byClass[classDirs[d.classIndex]!.name] ??= []).push(d.path);
+      tally.set(d.classIndex, (tally.get(d.classIndex) ?? 0) + 1);
+    }
+    const ranked = [...tally.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+    const majority = opts.keepMajority && ranked[0]![1] > ranked[1]![1] ? ranked[0]![0] : -1;
+    const summary = ranked.map(([c, k]) => `${classDirs[c]!.name}×${k}`).join(', ');
+    const conflict: LabelConflict = { group: g, members: byClass, resolution: majority >= 0 ? 'majority' : 'dropped' };
+    if (majority >= 0) conflict.keptClass = classDirs[majority]!.name;
+    conflicts.push(conflict);
+    for (const i of m) {
+      if (decoded[i]!.classIndex === majority) continue;
+      keep[i] = false;
+      const why =
+        majority >= 0
+          ? `label conflict: duplicate group ${g} (${summary}) kept as ${classDirs[majority]!.name}`
+          : `label conflict: duplicate group ${g} spans ${summary}${opts.keepMajority ? ' (no majority)' : ''}`;
+      dropped.push({ path: decoded[i]!.path, reason: why });
+    }
+  });
+
+  // Stratify per class at the group level.
+  const splitOfGroup = new Map<number, SplitName>();
+  for (let ci = 0; ci < classDirs.length; ci++) {
+    const groups: Array<{ key: string; size: number; g: number }> = [];
+    members.forEach((m, g) => {
+      const kept = m.filter((i) => keep[i] && decoded[i]!.classIndex === ci);
+      if (kept.length === 0) return;
+      // The group's identity for shuffling: its smallest pixel hash (content, not path or order);
+      // unique, since equal pixel hashes are always in one group.
+      const key = kept.map((i) => decoded[i]!.sha256).sort(byCodepoint)[0]!;
+      groups.push({ key, size: kept.length, g });
+    });
+    const assigned = assignGroups(groups, ratios, seed);
+    for (const grp of groups) splitOfGroup.set(grp.g, assigned.get(grp.key)!);
+  }
+
+  const classes = classDirs.map((c) => c.name);
+  const counts: Record<string, Record<SplitName, number>> = {};
+  for (const c of classes) counts[c] = { train: 0, val: 0, test: 0 };
+  const items: ManifestItem[] = [];
+  decoded.forEach((d, i) => {
+    if (!keep[i]) return;
+    const g = groupOf(i);
+    const split = splitOfGroup.get(g)!;
+    const cls = classes[d.classIndex]!;
+    counts[cls]![split]++;
+    items.push({
+      path: d.path,
+      sha256: d.sha256,
+      fileSha256: d.fileSha256,
+      phash: toHex(d.phash),
+      width: d.width,
+      height: d.height,
+      class: cls,
+      label: d.classIndex,
+      split,
+      source: d.source,
+      group: g,
+    });
+  });
+  dropped.sort((a, b) => byCodepoint(a.path, b.path));
+
+  const manifest: SplitManifest = {
+    schema: MANIFEST_SCHEMA,
+    root,
+    classes,
+    seed,
+    ratios: { train: ratios[0], val: ratios[1], test: ratios[2] },
+    dedup: { phashBits, maxHamming },
+    items,
+    counts,
+    dropped,
+    conflicts,
+    duplicateGroups,
+  };
+  const emptyClasses = classes.filter((c) => SPLITS.every((s) => counts[c]![s] === 0));
+  return { manifest, emptyClasses };
+}
+
+/** One-paragraph summary for stderr: counts, duplicates, conflicts, dropped files (each listed). */
+export function logSplitSummary(m: SplitManifest): void {
+  for (const d of m.dropped) log.warn(`skipped ${d.path}: ${d.reason}`);
+  const total = m.items.length;
+  const per = SPLITS.map((s) => `${s} ${m.items.filter((i) => i.split === s).length}`).join(', ');
+  log.info(
+    `${total} images in ${m.classes.length} classes (${per}); ${m.duplicateGroups} duplicate groups; ` +
+      `${m.conflicts.length} label conflicts; ${m.dropped.length} files skipped`,
+  );
+  for (const c of m.classes) {
+    const k = m.counts[c]!;
+    log.info(`  ${c}: train ${k.train}, val ${k.val}, test ${k.test}`);
+  }
+}
