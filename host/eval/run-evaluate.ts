@@ -1,0 +1,236 @@
+/**
+ * What `plastisort evaluate` and `plastisort compare` do, as library calls the pipeline can use too.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
+import { SPLITS, type SplitManifest, type SplitName } from '../data/manifest.ts';
+import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run.ts';
+import { UserError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
+import {
+  evaluatePredictor,
+  predictionAgreement,
+  readPredictionsFile,
+  writeEvaluation,
+  type EvaluationResult,
+  type Prediction,
+  type WrittenFiles,
+} from './evaluate.ts';
+import { compareTable, confusionChangesTable, intervalLine } from './markdown.ts';
+import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics } from './metrics.ts';
+import type { Predictor } from './predictor.ts';
+import { loadTflitePredictor } from './tflite-predictor.ts';
+
+export interface RunEvaluateOptions {
+  /** Run folder or `.tflite` file. */
+  target: string;
+  /** Split manifest; default: the one recorded in the run's config.json. */
+  manifest?: string;
+  split?: string;
+  /** Output folder; default: the run folder, or `<name>-eval/` beside a `.tflite`. */
+  out?: string;
+  /** Float run to measure top-1 agreement against (for a `.tflite`); default: the run named in its metadata. */
+  floatRun?: string;
+  batchSize?: number;
+  bootstrap?: number;
+  seed?: number;
+  limit?: number;
+  /** Skip re-hashing the split's files against the manifest. */
+  skipVerify?: boolean;
+}
+
+export interface RunEvaluateResult extends EvaluationResult {
+  files: WrittenFiles;
+  outDir: string;
+}
+
+function isTflite(target: string): boolean {
+  return extname(target).toLowerCase() === '.tflite';
+}
+
+function parseSplit(split: string | undefined): SplitName {
+  const s = (split ?? 'test') as SplitName;
+  if (!SPLITS.includes(s)) throw new UserError(`--split "${split}" is not a split; use one of ${SPLITS.join(', ')}`);
+  return s;
+}
+
+/** The float run a `.tflite` came from, found through its metadata's runId when not given. */
+function findFloatRun(tflitePath: string, runId: string | undefined): string | undefined {
+  if (!runId) return undefined;
+  const candidates = [resolve(runId), join(dirname(resolve(tflitePath)), runId), resolve('runs', runId)];
+  return candidates.find((c) => existsSync(join(c, 'config.json')));
+}
+
+async function loadManifestFor(manifestArg: string | undefined, config: RunConfig | undefined, target: string) {
+  const path = manifestArg ?? config?.manifest.path;
+  if (!path) {
+    throw new UserError(`${target}: no manifest recorded for this model; pass --manifest FILE (the split it was trained on)`);
+  }
+  const { manifest, sha256 } = await readManifest(path);
+  if (config && config.manifest.sha256 !== sha256) {
+    log.warn(
+      `${path} is not the manifest ${target} was trained on (SHA-256 differs); test images may overlap its training images`,
+    );
+  }
+  return { path, manifest, sha256 };
+}
+
+async function floatPredictionsFor(
+  floatRun: string,
+  manifest: SplitManifest,
+  split: SplitName,
+  sha256: string,
+  opts: RunEvaluateOptions,
+): Promise<Prediction[]> {
+  const cached = await readPredictionsFile(join(floatRun, 'predictions.json'));
+  if (cached && cached.split === split && cached.manifestSha256 === sha256) {
+    const want = new Set(manifest.items.filter((it) => it.split === split).map((it) => it.path));
+    if (cached.items.length >= Math.min(want.size, opts.limit ?? Infinity) && cached.items.every((p) => want.has(p.path))) {
+      log.info(`using the float predictions saved in ${join(floatRun, 'predictions.json')}`);
+      return cached.items;
+    }
+  }
+  const predictor = await createRunPredictor(floatRun);
+  try {
+    const r = await evaluatePredictor(predictor, manifest, split, {
+      batchSize: opts.batchSize,
+      bootstrap: 0,
+      limit: opts.limit,
+      label: 'float reference',
+    });
+    return r.predictions;
+  } finally {
+    await predictor.dispose?.();
+  }
+}
+
+export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluateResult> {
+  const split = parseSplit(opts.split);
+  const target = opts.target;
+  if (!existsSync(target)) throw new UserError(`${target}: no such run folder or .tflite file; check the path`);
+  const tflite = isTflite(target);
+  if (!tflite && !statSync(target).isDirectory()) {
+    throw new UserError(`${target}: neither a run folder nor a .tflite file; pass the folder written by plastisort train or a .tflite`);
+  }
+
+  let predictor: Predictor;
+  let config: RunConfig | undefined;
+  let floatRun = opts.floatRun;
+  let source: EvalMetrics['source'];
+  if (tflite) {
+    const p = await loadTflitePredictor(target);
+    predictor = p;
+    floatRun ??= findFloatRun(target, p.metadata?.runId);
+    if (floatRun) config = await readRunConfig(floatRun);
+    source = { kind: 'tflite', path: target, sha256: p.sha256, ...(p.metadata?.runId ? { runId: p.metadata.runId } : {}) };
+  } else {
+    config = await readRunConfig(target);
+    predictor = await createRunPredictor(target);
+    source = { kind: 'run', path: target, runId: config.runId };
+  }
+
+  try {
+    const m = await loadManifestFor(opts.manifest, config, target);
+    const items = m.manifest.items.filter((it) => it.split === split);
+    if (!opts.skipVerify) await verifyManifestFiles({ ...m.manifest, items });
+    const result = await evaluatePredictor(predictor, m.manifest, split, {
+      batchSize: opts.batchSize,
+      bootstrap: opts.bootstrap,
+      seed: opts.seed,
+      limit: opts.limit,
+      manifestPath: m.path,
+      manifestSha256: m.sha256,
+      source,
+      label: `evaluate ${basename(target)}`,
+    });
+    if (tflite && floatRun) {
+      const floatPreds = await floatPredictionsFor(floatRun, m.manifest, split, m.sha256, opts);
+      result.metrics.agreement = predictionAgreement(result.predictions, floatPreds, `float run ${floatRun}`);
+    } else if (tflite) {
+      log.info('no float run given or found (--float-run RUN): top-1 agreement with the float model not measured');
+    }
+    const outDir = opts.out ?? (tflite ? join(dirname(target), `${basename(target, extname(target))}-eval`) : target);
+    const what = tflite ? `${basename(target)} (int8, LiteRT)` : `${basename(resolve(target))} (${config?.stage ?? 'float'})`;
+    const files = await writeEvaluation(outDir, result, {
+      title: `${what}: ${split} split`,
+      historyFrom: tflite ? [] : historyChain(target, config),
+    });
+    return { ...result, files, outDir };
+  } finally {
+    await predictor.dispose?.();
+  }
+}
+
+/** A fine-tuned run's curves include its parent baseline's, so one figure shows both phases. */
+function historyChain(runDir: string, config: RunConfig | undefined): string[] {
+  const parent = config?.parent?.path;
+  return parent && existsSync(join(parent, 'history.json')) ? [parent, runDir] : [runDir];
+}
+
+/** Reads EvalMetrics from a metrics.json, or from the metrics.json inside a run or evaluation folder. */
+export async function loadMetrics(target: string): Promise<{ path: string; metrics: EvalMetrics; label: string }> {
+  const path = existsSync(target) && statSync(target).isDirectory() ? join(target, 'metrics.json') : target;
+  if (!existsSync(path)) {
+    throw new UserError(`${path}: not found; run plastisort evaluate ${target} first`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${path}: not valid JSON (${(e as Error).message}); re-run plastisort evaluate`);
+  }
+  const problem = metricsProblem(value);
+  if (problem) throw new UserError(`${path}: not a metrics file (${problem}); re-run plastisort evaluate`);
+  const dir = path === target ? dirname(path) : target;
+  let label = basename(resolve(dir));
+  try {
+    const cfg = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { stage?: string };
+    if (cfg.stage) label = `${cfg.stage} (${label})`;
+  } catch {
+    // not a run folder: the folder name is the label
+  }
+  return { path, metrics: value as EvalMetrics, label };
+}
+
+export interface CompareResult {
+  a: { path: string; label: string; metrics: EvalMetrics };
+  b: { path: string; label: string; metrics: EvalMetrics };
+  changes: ConfusionChange[];
+  /** The side-by-side table, interval lines and the confusion pairs that changed most, as Markdown. */
+  text: string;
+}
+
+export async function runCompare(a: string, b: string, opts: { top?: number; labelA?: string; labelB?: string } = {}): Promise<CompareResult> {
+  const A = await loadMetrics(a);
+  const B = await loadMetrics(b);
+  const labelA = opts.labelA ?? A.label;
+  const labelB = opts.labelB ?? B.label;
+  if (A.metrics.classes.join('\u0000') !== B.metrics.classes.join('\u0000')) {
+    throw new UserError(
+      `${A.path} and ${B.path} cover different class lists ([${A.metrics.classes.join(', ')}] vs [${B.metrics.classes.join(', ')}]); compare runs trained on the same manifest`,
+    );
+  }
+  if (A.metrics.split !== B.metrics.split || A.metrics.manifest?.sha256 !== B.metrics.manifest?.sha256) {
+    log.warn(`the two evaluations are not on the same split of the same manifest (${A.metrics.split} vs ${B.metrics.split}); the comparison is only indicative`);
+  }
+  const top = opts.top ?? 10;
+  const lines = [
+    `## ${labelA} vs ${labelB} (${A.metrics.split ?? '?'} split, ${A.metrics.n} vs ${B.metrics.n} images)`,
+    '',
+    compareTable(A.metrics, B.metrics, { labelA, labelB }),
+  ];
+  for (const [label, m] of [[labelA, A.metrics], [labelB, B.metrics]] as const) {
+    const ci = intervalLine(m);
+    if (ci) lines.push(`- ${label}: ${ci}`);
+  }
+  lines.push('', `### Confusion pairs that changed most (true → predicted, counts)`, '');
+  lines.push(confusionChangesTable(A.metrics, B.metrics, { labelA, labelB, limit: top }));
+  return {
+    a: { path: A.path, label: labelA, metrics: A.metrics },
+    b: { path: B.path, label: labelB, metrics: B.metrics },
+    changes: confusionChanges(A.metrics, B.metrics),
+    text: lines.join('\n'),
+  };
+}
