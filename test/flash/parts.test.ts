@@ -71,3 +71,21 @@ describe('port detection', () => {
     expect(listSysfsPorts(join(root, 'class/tty'))).toEqual([{ path: '/dev/ttyACM0', vendorId: '303a', productId: '1001' }]);
   });
 });
+
+describe('model partition image', () => {
+  it('matches the golden header shared with the firmware tests', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { buildModelPartitionImage, MODEL_HEADER_SIZE } = await import('../../host/flash/model-partition.ts');
+    const text = await readFile(join(import.meta.dirname, '../../firmware/components/sorter_core/test/model_partition_vectors.txt'), 'utf8');
+    const field = (name: string) => Buffer.from(new RegExp(`^${name} ([0-9a-f]+)$`, 'm').exec(text)![1]!, 'hex');
+    const model = field('model');
+    const image = buildModelPartitionImage(new Uint8Array(model));
+    expect(Buffer.from(image.subarray(0, MODEL_HEADER_SIZE)).toString('hex')).toBe(field('header').toString('hex'));
+    expect(Buffer.from(image.subarray(MODEL_HEADER_SIZE)).equals(model)).toBe(true);
+  });
+
+  it('refuses bytes that are not a TFLite model', async () => {
+    const { buildModelPartitionImage } = await import('../../host/flash/model-partition.ts');
+    expect(() => buildModelPartitionImage(bytes(100, 2), 'photo.jpg')).toThrow(/photo\.jpg: not a TFLite model/);
+  });
+});
