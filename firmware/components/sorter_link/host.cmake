@@ -4,7 +4,8 @@ set(SORTER_LINK_DIR ${CMAKE_CURRENT_LIST_DIR})
 add_library(sorter_link STATIC
   ${SORTER_LINK_DIR}/src/crc32.cc
   ${SORTER_LINK_DIR}/src/frame.cc
-  ${SORTER_LINK_DIR}/src/dispatcher.cc)
+  ${SORTER_LINK_DIR}/src/dispatcher.cc
+  ${SORTER_LINK_DIR}/src/serve.cc)
 target_include_directories(sorter_link PUBLIC
   ${SORTER_LINK_DIR}/include
   ${SORTER_LINK_DIR}/../sorter_core/include)
