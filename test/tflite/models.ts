@@ -2,6 +2,8 @@
  * Small hand-built TfliteModels for the tflite tests, with a deterministic pseudo-random source so
  * every run builds the same bytes.
  */
+import { expect } from 'vitest';
+import type { ArenaPlan } from '../../host/tflite/arena.ts';
 import type { Quantization, Tensor, TensorType, TfliteModel } from '../../host/tflite/model.ts';
 
 export function rng(seed: number): () => number {
@@ -187,3 +189,18 @@ export function int8ChainModel(seed = 2): TfliteModel {
   m.metadata = { plastisort: new TextEncoder().encode('{"schema":"plastisort.model/1"}'), other: new Uint8Array([1, 2, 3]) };
   return m;
 }
+
+/** No two tensors that are live at the same time may share bytes, and offsets are 16-aligned. */
+export function expectValidArena(plan: ArenaPlan): void {
+  for (const a of plan.tensors) {
+    expect(a.offset % 16).toBe(0);
+    expect(a.offset + a.bytes).toBeLessThanOrEqual(plan.peakBytes);
+    for (const b of plan.tensors) {
+      if (a === b) continue;
+      const liveTogether = a.firstOp <= b.lastOp && b.firstOp <= a.lastOp;
+      const overlap = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+      if (liveTogether && a.bytes > 0 && b.bytes > 0) expect(overlap).toBe(false);
+    }
+  }
+}
+

@@ -1,5 +1,23 @@
 import type { Command } from 'commander';
+import { formatInspectReport, inspectTfliteFile } from '../../tflite/inspect.ts';
+import { action } from '../run.ts';
 
-export function register(_program: Command): void {
-  // filled in by the inspect stage
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description(
+      'show what a .tflite model holds: operators and counts, tensors with shapes and quantization, weight bytes by type, the peak activation memory of a greedy arena plan (to size the TFLM arena), inputs/outputs and plastisort metadata',
+    )
+    .argument('<file.tflite>', 'model to inspect')
+    .option('--json', 'print the report as JSON (stdout) instead of text', false)
+    .addHelpText(
+      'after',
+      '\nThe arena figure counts activations only; TensorFlow Lite Micro needs a few KB more for its own bookkeeping.\nA damaged or non-TFLite file ends with a one-line error and exit code 1.',
+    )
+    .action(
+      action(async (file: string, o: { json: boolean }) => {
+        const report = await inspectTfliteFile(file);
+        process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : formatInspectReport(report));
+      }),
+    );
 }

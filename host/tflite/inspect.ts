@@ -1,0 +1,167 @@
+import { UserError } from '../util/errors.ts';
+import { planArena, tensorBytes } from './arena.ts';
+import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
+import { getPlastisortMetadata, readTflite } from './reader.ts';
+import { readFile } from 'node:fs/promises';
+
+/** What a firmware engineer needs to know about a `.tflite` before flashing it. */
+export interface InspectReport {
+  fileBytes: number;
+  version: number;
+  description: string;
+  operatorCount: number;
+  /** Op name → count, in order of first use. Unknown ops appear under their schema name. */
+  ops: { op: string; count: number }[];
+  tensorCount: number;
+  constantTensorCount: number;
+  activationTensorCount: number;
+  tensors: InspectTensor[];
+  inputs: InspectTensor[];
+  outputs: InspectTensor[];
+  /** Constant data: total and per tensor type (each buffer counted once). */
+  weightBytes: { total: number; byType: Partial<Record<TensorType, number>> };
+  /** Greedy arena plan of the activations (see arena.ts); TFLM needs some KB more for bookkeeping. */
+  arena: { peakBytes: number; activationBytesTotal: number };
+  metadataKeys: string[];
+  plastisort?: PlastisortMetadata;
+  /** Set when the `plastisort` metadata entry exists but cannot be read. */
+  plastisortError?: string;
+}
+
+export interface InspectTensor {
+  index: number;
+  name: string;
+  shape: number[];
+  type: TensorType;
+  bytes: number;
+  constant: boolean;
+  quantization?: Quantization;
+}
+
+export function inspectModel(model: TfliteModel, fileBytes: number): InspectReport {
+  const isConstant = (buffer: number) => (model.buffers[buffer]?.length ?? 0) > 0;
+  const tensors: InspectTensor[] = model.tensors.map((t, index) => {
+    const out: InspectTensor = {
+      index,
+      name: t.name,
+      shape: [...t.shape],
+      type: t.type,
+      bytes: tensorBytes(t.shape, t.type),
+      constant: isConstant(t.buffer),
+    };
+    if (t.quantization) out.quantization = t.quantization;
+    return out;
+  });
+
+  const opCounts = new Map<string, number>();
+  for (const op of model.operators) {
+    const name = op.op === 'OTHER' ? op.name : op.op;
+    opCounts.set(name, (opCounts.get(name) ?? 0) + 1);
+  }
+
+  const byType: Partial<Record<TensorType, number>> = {};
+  const counted = new Set<number>();
+  let total = 0;
+  for (const t of model.tensors) {
+    if (!isConstant(t.buffer) || counted.has(t.buffer)) continue;
+    counted.add(t.buffer);
+    const n = model.buffers[t.buffer]!.length;
+    byType[t.type] = (byType[t.type] ?? 0) + n;
+    total += n;
+  }
+
+  const plan = planArena(model);
+  const report: InspectReport = {
+    fileBytes,
+    version: model.version,
+    description: model.description,
+    operatorCount: model.operators.length,
+    ops: [...opCounts].map(([op, count]) => ({ op, count })),
+    tensorCount: tensors.length,
+    constantTensorCount: tensors.filter((t) => t.constant).length,
+    activationTensorCount: tensors.filter((t) => !t.constant).length,
+    tensors,
+    inputs: model.inputs.map((i) => tensors[i]!),
+    outputs: model.outputs.map((i) => tensors[i]!),
+    weightBytes: { total, byType },
+    arena: { peakBytes: plan.peakBytes, activationBytesTotal: plan.tensors.reduce((a, t) => a + t.bytes, 0) },
+    metadataKeys: Object.keys(model.metadata),
+  };
+  try {
+    const meta = getPlastisortMetadata(model);
+    if (meta) report.plastisort = meta;
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    report.plastisortError = e.message;
+  }
+  return report;
+}
+
+/** Reads and inspects a file; every problem with the file surfaces as a one-line UserError. */
+export async function inspectTfliteFile(path: string): Promise<InspectReport> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`${path}: cannot read the file (${code ?? String(e)}); check the path`);
+  }
+  return inspectModel(readTflite(bytes, path), bytes.length);
+}
+
+function kb(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+function num(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toPrecision(6).replace(/\.?0+$/, '').replace(/\.?0+e/, 'e');
+}
+
+function quantText(q: Quantization | undefined): string {
+  if (!q) return '';
+  if (q.scale.length === 1) return `scale ${num(q.scale[0]!)} zp ${q.zeroPoint[0] ?? 0}`;
+  const min = q.scale.reduce((a, b) => Math.min(a, b), Infinity);
+  const max = q.scale.reduce((a, b) => Math.max(a, b), -Infinity);
+  const zps = new Set(q.zeroPoint);
+  const zp = zps.size === 1 ? `zp ${[...zps][0]}` : 'zp varies';
+  return `per-channel ×${q.scale.length} (dim ${q.quantizedDimension ?? 0}) scale ${num(min)}…${num(max)} ${zp}`;
+}
+
+function tensorLine(t: InspectTensor): string {
+  return `  ${String(t.index).padStart(4)}  ${t.type.padEnd(7)} [${t.shape.join(',')}]`.padEnd(36) +
+    ` ${(t.constant ? kb(t.bytes) : '').padStart(10)}  ${t.name}${t.quantization ? `  (${quantText(t.quantization)})` : ''}`;
+}
+
+export function formatInspectReport(r: InspectReport): string {
+  const lines: string[] = [];
+  lines.push(`file: ${kb(r.fileBytes)} (${r.fileBytes} bytes), schema version ${r.version}${r.description ? `, "${r.description}"` : ''}`);
+  lines.push(`operators: ${r.operatorCount}`);
+  for (const o of r.ops) lines.push(`  ${o.op.padEnd(28)} ${String(o.count).padStart(4)}`);
+  lines.push(
+    `tensors: ${r.tensorCount} (${r.constantTensorCount} constant, ${r.activationTensorCount} activations)`,
+  );
+  const types = Object.entries(r.weightBytes.byType)
+    .map(([t, n]) => `${t} ${kb(n!)}`)
+    .join(', ');
+  lines.push(`weights: ${kb(r.weightBytes.total)} (${r.weightBytes.total} bytes${types ? `; ${types}` : ''})`);
+  lines.push(
+    `arena (greedy plan of activations): peak ${kb(r.arena.peakBytes)} (${r.arena.peakBytes} bytes), without reuse ${kb(r.arena.activationBytesTotal)}`,
+  );
+  lines.push('inputs:');
+  for (const t of r.inputs) lines.push(tensorLine(t));
+  lines.push('outputs:');
+  for (const t of r.outputs) lines.push(tensorLine(t));
+  lines.push(`metadata: ${r.metadataKeys.length ? r.metadataKeys.join(', ') : '(none)'}`);
+  if (r.plastisort) {
+    const p = r.plastisort;
+    lines.push(
+      `plastisort: ${p.labels.length} labels [${p.labels.join(', ')}], input ${p.inputSize}×${p.inputSize} ${p.inputContract}, resize ${p.resize}, float scaling x = p·${num(p.floatScaling.scale)} + ${num(p.floatScaling.offset)}${p.runId ? `, run ${p.runId}` : ''}`,
+    );
+  }
+  if (r.plastisortError) lines.push(`plastisort metadata unreadable: ${r.plastisortError}`);
+  lines.push('all tensors (index, type, shape, constant size, name, quantization):');
+  for (const t of r.tensors) lines.push(tensorLine(t));
+  return lines.join('\n') + '\n';
+}
