@@ -84,6 +84,12 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
   return result;
 }
 
+/** Clip fractions tried by the MSE search: fine steps near 1, geometric steps down to 1/1000 for heavy tails. */
+const MSE_GRID: number[] = [
+  ...Array.from({ length: 26 }, (_, k) => 1 - k * 0.02),
+  ...Array.from({ length: 30 }, (_, k) => 0.5 * Math.pow(0.002, (k + 1) / 30)),
+];
+
 /** Quantization MSE of the sample for the int8 grid spanning [lo, hi] (clipping error included). */
 function rangeMse(sample: Float32Array, lo: number, hi: number): number {
   const l = Math.min(lo, 0);
@@ -113,7 +119,8 @@ function quantile(sorted: Float32Array, q: number): number {
  * - minmax: the exact extremes over the calibration set;
  * - percentile: the `percentile`-th (and 100−`percentile`-th) percentile of the sample, never wider
  *   than minmax;
- * - mse: [α·min, α·max] with α from a grid over (0.2, 1] minimising the quantization MSE of the sample.
+ * - mse: [α·min, β·max] with α, β from a grid over [0.001, 1] minimising the quantization MSE (rounding and
+ *   clipping error) of the sample, by coordinate search.
  */
 export function rangeFor(s: ValueStats, method: CalibrationMethod, percentile = 99.99): [number, number] {
   if (method === 'minmax' || s.sample.length === 0) return [s.min, s.max];
@@ -124,15 +131,25 @@ export function rangeFor(s: ValueStats, method: CalibrationMethod, percentile = 
     const lo = Math.max(s.min, quantile(sorted, 1 - q));
     return [Math.min(lo, hi), hi];
   }
-  let best: [number, number] = [s.min, s.max];
-  let bestErr = rangeMse(s.sample, s.min, s.max);
-  for (let k = 1; k <= 40; k++) {
-    const a = 1 - k * 0.02;
-    const err = rangeMse(s.sample, s.min * a, s.max * a);
-    if (err < bestErr) {
-      bestErr = err;
-      best = [s.min * a, s.max * a];
+  // Coordinate search: the upper end, then the lower one (a ReLU output has min 0 and keeps it), twice.
+  const sample = s.sample.length > 32768 ? s.sample.filter((_, i) => i % Math.ceil(s.sample.length / 32768) === 0) : s.sample;
+  let lo = s.min;
+  let hi = s.max;
+  let bestErr = rangeMse(sample, lo, hi);
+  for (let round = 0; round < 2; round++) {
+    for (const end of ['hi', 'lo'] as const) {
+      const full = end === 'hi' ? s.max : s.min;
+      if (full === 0) continue;
+      for (const a of MSE_GRID) {
+        const v = full * a;
+        const err = end === 'hi' ? rangeMse(sample, lo, v) : rangeMse(sample, v, hi);
+        if (err < bestErr) {
+          bestErr = err;
+          if (end === 'hi') hi = v;
+          else lo = v;
+        }
+      }
     }
   }
-  return best;
+  return [lo, hi];
 }

@@ -124,6 +124,11 @@ export function inputQuantization(fs: FloatScaling): InputQuantization {
 }
 
 /** Activation parameters covering [lo, hi] widened to include 0. */
+/** Round half away from zero, as TFLite's converter and kernels (std::round) do. */
+export function roundHalfAway(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
 export function activationQuant(lo: number, hi: number): ActQuant & { min: number; max: number } {
   let l = Math.min(lo, 0);
   let h = Math.max(hi, 0);
@@ -160,13 +165,13 @@ export function quantizeWeights(op: IrOp & { weights: Float32Array; bias: Float3
   const q = new Int8Array(w.length);
   for (let i = 0; i < w.length; i++) {
     const s = weightScales[perChannel ? channelOf(i) : 0]!;
-    q[i] = Math.max(-127, Math.min(127, Math.round(w[i]! / s)));
+    q[i] = Math.max(-127, Math.min(127, roundHalfAway(w[i]! / s)));
   }
   const biasScales = Array.from({ length: perChannel ? cout : 1 }, (_, c) => inputScale * weightScales[c]!);
   const bias = new Int32Array(cout);
   let biasSaturated = 0;
   for (let c = 0; c < cout; c++) {
-    const v = Math.round(op.bias[c]! / biasScales[perChannel ? c : 0]!);
+    const v = roundHalfAway(op.bias[c]! / biasScales[perChannel ? c : 0]!);
     const clamped = Math.max(-2147483648, Math.min(2147483647, v));
     if (clamped !== v) biasSaturated++;
     bias[c] = clamped;
@@ -409,6 +414,9 @@ export interface QuantizeResult {
   tflite: Uint8Array;
   model: TfliteModel;
   report: QuantizeReport;
+  /** The quantized graph (input offset compensation applied) and its parameters, for simulation. */
+  graph: IrGraph;
+  params: QuantParams;
 }
 
 /**
@@ -562,5 +570,5 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     },
     timings: { lowerMs, calibrateMs, validateMs, writeMs, totalMs: performance.now() - t0 },
   };
-  return { tflite, model: tfliteModel, report };
+  return { tflite, model: tfliteModel, report, graph: qGraph, params: chosen.params };
 }
