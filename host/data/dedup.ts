@@ -4,9 +4,16 @@
  * union-find so that a group can be kept in one split.
  *
  * The dHash is computed here in plain TypeScript from the decoded RGB pixels (box-filter downscale to
- * (w+1)×w luma, one bit per horizontal neighbour pair), not by a library resize, so its bits do not
+ * (w+1)×w luma, one bit per horizontal neighbour pair with a small dead zone), not by a library resize, so its bits do not
  * depend on the libvips version.
  */
+
+/**
+ * A cell must be brighter than its right neighbour by more than this (luma × 1000, so 4000 = 4 grey
+ * levels) to set its bit. Without it, flat areas (studio white, sky) set bits from compression noise
+ * alone: on plastic6 a JPEG quality-40 re-encode moved up to 40 of 256 bits; with it, at most 5.
+ */
+export const DHASH_DEAD_ZONE = 4000;
 
 /** Bits of a dHash: 64 (8×8) or 256 (16×16). */
 export type PhashBits = 64 | 256;
@@ -16,43 +23,107 @@ export function dhashSide(bits: PhashBits): number {
 }
 
 /**
- * Difference hash of an RGB888 (HWC) image: downscale the luma to (side+1)×side by area averaging,
- * then bit = left > right for each horizontal pair, row-major, packed MSB-first into bytes.
+ * Difference hash of an RGB888 (HWC) image: downscale to (side+1)×side by exact area averaging,
+ * then bit = left > right + deadZone for each horizontal pair, row-major, packed MSB-first into bytes.
  */
-export function dhashRgb(rgb: Uint8Array, width: number, height: number, bits: PhashBits): Uint8Array {
+export function dhashRgb(rgb: Uint8Array, width: number, height: number, bits: PhashBits, deadZone = DHASH_DEAD_ZONE): Uint8Array {
   const side = dhashSide(bits);
   const gw = side + 1;
-  const gh = side;
-  const grid = new Float64Array(gw * gh);
-  // Column and row ranges of each cell: integer bounds so every cell covers at least one pixel.
-  const xs = new Int32Array(gw + 1);
-  const ys = new Int32Array(gh + 1);
-  for (let i = 0; i <= gw; i++) xs[i] = Math.floor((i * width) / gw);
-  for (let j = 0; j <= gh; j++) ys[j] = Math.floor((j * height) / gh);
-  for (let j = 0; j < gh; j++) {
-    const y0 = ys[j]!;
-    const y1 = Math.max(ys[j + 1]!, y0 + 1);
-    for (let i = 0; i < gw; i++) {
-      const x0 = xs[i]!;
-      const x1 = Math.max(xs[i + 1]!, x0 + 1);
-      let sum = 0;
-      for (let y = y0; y < y1 && y < height; y++) {
-        let o = (y * width + x0) * 3;
-        for (let x = x0; x < x1 && x < width; x++, o += 3) {
-          sum += 299 * rgb[o]! + 587 * rgb[o + 1]! + 114 * rgb[o + 2]!;
-        }
-      }
-      grid[j * gw + i] = sum / ((Math.min(y1, height) - y0) * (Math.min(x1, width) - x0));
-    }
-  }
+  const small = areaDownsample(rgb, width, height, gw, side);
   const out = new Uint8Array(bits / 8);
   let k = 0;
-  for (let j = 0; j < gh; j++) {
+  for (let j = 0; j < side; j++) {
     for (let i = 0; i < side; i++, k++) {
-      if (grid[j * gw + i]! > grid[j * gw + i + 1]!) out[k >> 3]! |= 0x80 >> (k & 7);
+      const a = (j * gw + i) * 3;
+      const b = a + 3;
+      const left = 299 * small[a]! + 587 * small[a + 1]! + 114 * small[a + 2]!;
+      const right = 299 * small[b]! + 587 * small[b + 1]! + 114 * small[b + 2]!;
+      if (left > right + deadZone) out[k >> 3]! |= 0x80 >> (k & 7);
     }
   }
   return out;
+}
+
+/** Overlap of pixel [p, p+1) with the interval [a, b). */
+function overlap(p: number, a: number, b: number): number {
+  return Math.max(0, Math.min(p + 1, b) - Math.max(p, a));
+}
+
+/**
+ * Exact area-average downscale of an RGB888 image to `ow × oh` (float RGB, HWC): each output cell
+ * averages the source area it covers, with fractional weights for pixels on its border, so a copy
+ * resized by a few percent lands on the same cells (integer cell bounds would shift them).
+ */
+export function areaDownsample(rgb: Uint8Array, width: number, height: number, ow: number, oh: number): Float64Array {
+  const sx = width / ow;
+  const sy = height / oh;
+  // Horizontal pass: every source row to ow cells.
+  const rows = new Float64Array(height * ow * 3);
+  for (let i = 0; i < ow; i++) {
+    const a = i * sx;
+    const b = (i + 1) * sx;
+    const p0 = Math.floor(a);
+    const p1 = Math.min(width - 1, Math.ceil(b) - 1);
+    for (let p = p0; p <= p1; p++) {
+      const w = overlap(p, a, b) / sx;
+      if (w <= 0) continue;
+      for (let y = 0; y < height; y++) {
+        const src = (y * width + p) * 3;
+        const dst = (y * ow + i) * 3;
+        rows[dst] += w * rgb[src]!;
+        rows[dst + 1] += w * rgb[src + 1]!;
+        rows[dst + 2] += w * rgb[src + 2]!;
+      }
+    }
+  }
+  const out = new Float64Array(oh * ow * 3);
+  for (let j = 0; j < oh; j++) {
+    const a = j * sy;
+    const b = (j + 1) * sy;
+    const p0 = Math.floor(a);
+    const p1 = Math.min(height - 1, Math.ceil(b) - 1);
+    for (let p = p0; p <= p1; p++) {
+      const w = overlap(p, a, b) / sy;
+      if (w <= 0) continue;
+      const src = p * ow * 3;
+      const dst = j * ow * 3;
+      for (let k = 0; k < ow * 3; k++) out[dst + k] += w * rows[src + k]!;
+    }
+  }
+  return out;
+}
+
+/** Side of the colour thumbnail used to confirm a near-duplicate candidate. */
+export const THUMB_SIDE = 16;
+
+/**
+ * Confirmation threshold: a dHash candidate pair is a near duplicate only if the 97th percentile of
+ * the absolute differences between their 16×16 RGB thumbnails is at most this (0–255). Re-encodes and
+ * resizes of plastic6 photos stay at or under 8 (JPEG q40: 4, 50% resize: 5, webp: 3, squash to 256²: 8), the
+ * two true near-copies in plastic6 at 1 and 3; different products on the same white studio background,
+ * which the dHash alone confuses because their flat backgrounds agree, measured 15 to 188.
+ */
+export const THUMB_P97_MAX = 12;
+
+/** Area-averaged `side × side` RGB thumbnail (HWC bytes) of an RGB888 image. */
+export function thumbRgb(rgb: Uint8Array, width: number, height: number, side = THUMB_SIDE): Uint8Array {
+  const small = areaDownsample(rgb, width, height, side, side);
+  const out = new Uint8Array(small.length);
+  for (let i = 0; i < small.length; i++) out[i] = Math.round(small[i]!);
+  return out;
+}
+
+/** 97th percentile of the absolute per-value differences of two thumbnails. */
+export function thumbDistance(a: Uint8Array, b: Uint8Array): number {
+  const hist = new Uint32Array(256);
+  for (let i = 0; i < a.length; i++) hist[Math.abs(a[i]! - b[i]!)]!++;
+  const rank = Math.floor(a.length * 0.97);
+  let seen = 0;
+  for (let d = 0; d < 256; d++) {
+    seen += hist[d]!;
+    if (seen > rank) return d;
+  }
+  return 255;
 }
 
 export function toHex(bytes: Uint8Array): string {

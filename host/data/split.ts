@@ -14,7 +14,7 @@ import { progressBar } from '../util/progress.ts';
 import { SPLITS, type DroppedFile, type LabelConflict, type ManifestItem, type SplitManifest, type SplitName } from './manifest.ts';
 import { MANIFEST_SCHEMA } from './manifest-io.ts';
 import { ALPHA_BACKGROUND } from './images.ts';
-import { dhashRgb, nearPairs, toHex, UnionFind, type PhashBits } from './dedup.ts';
+import { dhashRgb, nearPairs, thumbDistance, thumbRgb, THUMB_P97_MAX, toHex, UnionFind, type PhashBits } from './dedup.ts';
 
 export interface SplitOptions {
   /** Folder holding one folder per class. */
@@ -183,6 +183,7 @@ interface Decoded {
   sha256: string;
   fileSha256: string;
   phash: Uint8Array;
+  thumb: Uint8Array;
   width: number;
   height: number;
 }
@@ -193,7 +194,10 @@ async function decodeOne(
   root: string,
   rel: string,
   bits: PhashBits,
-): Promise<{ ok: true; sha256: string; fileSha256: string; phash: Uint8Array; width: number; height: number } | { ok: false; reason: string }> {
+): Promise<
+  | { ok: true; sha256: string; fileSha256: string; phash: Uint8Array; thumb: Uint8Array; width: number; height: number }
+  | { ok: false; reason: string }
+> {
   let bytes: Buffer;
   try {
     bytes = await readFile(join(root, ...rel.split('/')));
@@ -225,7 +229,15 @@ async function decodeOne(
   const pixels = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
   const sha256 = createHash('sha256').update(`${width}x${height}\n`).update(pixels).digest('hex');
   const fileSha256 = createHash('sha256').update(bytes).digest('hex');
-  return { ok: true, sha256, fileSha256, phash: dhashRgb(pixels, width, height, bits), width, height };
+  return {
+    ok: true,
+    sha256,
+    fileSha256,
+    phash: dhashRgb(pixels, width, height, bits),
+    thumb: thumbRgb(pixels, width, height),
+    width,
+    height,
+  };
 }
 
 /** Seeded ordering key for a group: a hash, so the order does not follow paths or listing order. */
@@ -349,12 +361,18 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitResult> {
     if (first === undefined) bySha.set(d.sha256, i);
     else uf.union(first, i);
   });
+  let rejectedNear = 0;
   for (const [i, j] of nearPairs(
     decoded.map((d) => d.phash),
     maxHamming,
   )) {
-    uf.union(i, j);
+    // The dHash proposes, the colour thumbnail confirms (see THUMB_P97_MAX).
+    const dist = thumbDistance(decoded[i]!.thumb, decoded[j]!.thumb);
+    if (process.env.PLASTISORT_DEBUG_DEDUP) log.info(`near pair ${decoded[i]!.path} ~ ${decoded[j]!.path}: thumbnail p97 ${dist}`);
+    if (dist <= THUMB_P97_MAX) uf.union(i, j);
+    else rejectedNear++;
   }
+  if (rejectedNear > 0) log.info(`${rejectedNear} dHash near-duplicate candidate pair(s) rejected by the thumbnail check`);
   // Group ids in order of each group's first member by path: independent of listing order.
   const groupOfRoot = new Map<number, number>();
   const members: number[][] = [];

@@ -256,6 +256,27 @@ describe('manifest IO', () => {
   });
 });
 
+describe('data split: false near duplicates', () => {
+  it('does not merge different products shot on the same white background', async () => {
+    const dir = join(tmp, 'studio');
+    const shot = (fill: string, cap: string) =>
+      Buffer.from(
+        `<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240"><rect width="240" height="240" fill="#fff"/>` +
+          `<rect x="100" y="60" width="40" height="140" rx="8" fill="${fill}"/><rect x="108" y="44" width="24" height="18" fill="${cap}"/></svg>`,
+      );
+    await mkdir(join(dir, 'a'), { recursive: true });
+    await mkdir(join(dir, 'b'), { recursive: true });
+    await sharp(shot('#7b3fd0', '#202020')).jpeg({ quality: 90 }).toFile(join(dir, 'a', 'purple.jpg'));
+    await sharp(shot('#2aa08a', '#e0e0e0')).jpeg({ quality: 90 }).toFile(join(dir, 'b', 'teal.jpg'));
+    await sharp(shot('#7b3fd0', '#202020')).jpeg({ quality: 50 }).toFile(join(dir, 'a', 'purple_q50.jpg'));
+    const m = (await splitDataset({ data: dir, ...quiet })).manifest;
+    const byPath = itemsByPath(m);
+    expect(m.conflicts).toEqual([]);
+    expect(byPath.get('a/purple.jpg')!.group).toBe(byPath.get('a/purple_q50.jpg')!.group);
+    expect(byPath.get('a/purple.jpg')!.group).not.toBe(byPath.get('b/teal.jpg')!.group);
+  });
+});
+
 describe('data split: no leakage across splits', () => {
   it('no exact or near-duplicate pair spans two splits (pairwise check)', async () => {
     const dir = join(tmp, 'leak');
