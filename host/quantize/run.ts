@@ -2,8 +2,8 @@
  * `plastisort quantize RUN`: reads a trained run folder (docs/artifacts.md), picks stratified calibration
  * images from the training split and validation images, quantizes, writes the `.tflite` and its report.
  */
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ManifestItem, SplitManifest } from '../data/manifest.ts';
 import { readManifest } from '../data/manifest-io.ts';
@@ -12,99 +12,14 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
-import { quantizeModel, type CalibrationMethod, type FloatScaling, type QuantizeReport } from './quantize.ts';
+import { loadRun } from '../train/run.ts';
+import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize.ts';
 
-/** The parts of a run's config.json that quantization needs (RunConfig in host/train/run.ts). */
-export interface RunInfo {
-  dir: string;
-  runId: string;
-  classes: string[];
-  inputSize: number;
-  resize: ResizePolicy;
-  floatScaling: FloatScaling;
-  manifestPath?: string;
-  manifestSha256?: string;
-}
-
-function pick(obj: Record<string, unknown>, ...keys: string[]): unknown {
-  for (const k of keys) {
-    const path = k.split('.');
-    let v: unknown = obj;
-    for (const p of path) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
-    if (v !== undefined && v !== null) return v;
-  }
-  return undefined;
-}
-
-/** Reads `RUN/config.json` (tolerant of where the trainer nests the manifest fields). */
-export async function readRunInfo(runDir: string): Promise<RunInfo> {
-  const dir = resolve(runDir);
-  const cfgPath = join(dir, 'config.json');
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(await readFile(cfgPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${cfgPath}: ${code === 'ENOENT' ? 'not found' : 'cannot be read as JSON'}; RUN must be a folder written by plastisort train or finetune`);
-  }
-  const bad = (what: string) => new UserError(`${cfgPath}: ${what}; re-create the run with plastisort train`);
-  const classes = pick(raw, 'classes');
-  if (!Array.isArray(classes) || classes.length < 2 || !classes.every((c) => typeof c === 'string')) throw bad('"classes" is missing');
-  const inputSize = Number(pick(raw, 'inputSize', 'input.size', 'model.inputSize'));
-  if (!Number.isInteger(inputSize) || inputSize < 1) throw bad('"inputSize" is missing');
-  const fs = pick(raw, 'floatScaling', 'backbone.floatScaling') as FloatScaling | undefined;
-  if (!fs || typeof fs.scale !== 'number' || typeof fs.offset !== 'number') throw bad('"floatScaling" {scale, offset} is missing');
-  const resize = String(pick(raw, 'resize', 'data.resize') ?? 'squash');
-  if (resize !== 'squash' && resize !== 'center-crop') throw bad(`"resize" is ${JSON.stringify(resize)}`);
-  const mp = pick(raw, 'manifestPath', 'manifest.path', 'manifest');
-  const manifestPath = typeof mp === 'string' ? resolve(dir, mp) : undefined;
-  const ms = pick(raw, 'manifestSha256', 'manifest.sha256');
-  const id = pick(raw, 'runId', 'id', 'name');
-  return {
-    dir,
-    runId: typeof id === 'string' ? id : basename(dir),
-    classes: classes as string[],
-    inputSize,
-    resize,
-    floatScaling: { scale: fs.scale, offset: fs.offset },
-    ...(manifestPath ? { manifestPath } : {}),
-    ...(typeof ms === 'string' ? { manifestSha256: ms } : {}),
-  };
-}
-
-/** Loads `RUN/model/model.json` and its weight shards from disk (no tfjs-node file handler needed). */
-export async function loadRunModel(runDir: string): Promise<tf.LayersModel> {
-  const modelPath = join(resolve(runDir), 'model', 'model.json');
-  let json: { modelTopology: object; weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> };
-  try {
-    json = JSON.parse(await readFile(modelPath, 'utf8'));
-  } catch (e) {
-    throw new UserError(`${modelPath}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); RUN must hold the trained model in tfjs format`);
-  }
-  const specs: tf.io.WeightsManifestEntry[] = [];
-  const parts: Uint8Array[] = [];
-  for (const group of json.weightsManifest ?? []) {
-    specs.push(...group.weights);
-    for (const p of group.paths) {
-      try {
-        parts.push(await readFile(join(dirname(modelPath), p)));
-      } catch {
-        throw new UserError(`${join(dirname(modelPath), p)}: weight shard missing; the run folder is incomplete, re-run training`);
-      }
-    }
-  }
-  const total = parts.reduce((n, p) => n + p.byteLength, 0);
-  const data = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    data.set(p, off);
-    off += p.byteLength;
-  }
-  try {
-    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: specs, weightData: data.buffer }));
-  } catch (e) {
-    throw new UserError(`${modelPath}: tfjs cannot load the model (${(e as Error).message}); re-run training`);
-  }
+function manifestPathOf(runDir: string, path: string): string {
+  // Runs record the manifest path as given at training time: absolute, or relative to that working directory.
+  if (isAbsolute(path)) return path;
+  const fromCwd = resolve(path);
+  return existsSync(fromCwd) ? fromCwd : resolve(runDir, path);
 }
 
 function shuffle<T>(items: T[], seed: number): T[] {
@@ -184,20 +99,20 @@ export interface QuantizeRunReport extends QuantizeReport {
 
 export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Promise<QuantizeRunReport> {
   const t0 = performance.now();
-  const run = await readRunInfo(runDir);
-  const manifestPath = opts.manifest ? resolve(opts.manifest) : run.manifestPath;
-  if (!manifestPath) throw new UserError(`${join(run.dir, 'config.json')} names no manifest; pass --manifest FILE (the split the run was trained on)`);
+  const runDirAbs = resolve(runDir);
+  const { config: run, model } = await loadRun(runDirAbs);
+  const manifestPath = opts.manifest ? resolve(opts.manifest) : manifestPathOf(runDirAbs, run.manifest.path);
   const { manifest, sha256 } = await readManifest(manifestPath);
   if (JSON.stringify(manifest.classes) !== JSON.stringify(run.classes)) {
+    model.dispose();
     throw new UserError(
-      `${manifestPath} lists classes [${manifest.classes.join(', ')}] but run ${run.dir} was trained on [${run.classes.join(', ')}]; calibrate with the run's own split manifest (--manifest)`,
+      `${manifestPath} lists classes [${manifest.classes.join(', ')}] but run ${runDirAbs} was trained on [${run.classes.join(', ')}]; calibrate with the run's own split manifest (--manifest)`,
     );
   }
-  if (run.manifestSha256 && run.manifestSha256 !== sha256) {
-    log.warn(`${manifestPath} differs from the manifest the run was trained on (sha256 ${sha256.slice(0, 12)}… vs ${run.manifestSha256.slice(0, 12)}…); calibration may include images the model never saw as training data`);
+  if (run.manifest.sha256 && run.manifest.sha256 !== sha256) {
+    log.warn(`${manifestPath} differs from the manifest the run was trained on (sha256 ${sha256.slice(0, 12)}… vs ${run.manifest.sha256.slice(0, 12)}…); calibration may include images the model never saw as training data`);
   }
   if (!Number.isInteger(opts.calib) || opts.calib < 1) throw new UserError(`--calib ${opts.calib}: give a positive number of calibration images`);
-  const model = await loadRunModel(run.dir);
   const calibItems = selectCalibrationItems(manifest, opts.calib, opts.seed);
   if (calibItems.length === 0) throw new UserError(`${manifestPath} has no training-split images to calibrate with; re-split with a train ratio above 0`);
   const valAll = manifest.items.filter((it) => it.split === 'val');
@@ -247,7 +162,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   for (const it of calibItems) calibrationPerClass[it.class]!++;
   const report: QuantizeRunReport = {
     ...result.report,
-    run: run.dir,
+    run: runDirAbs,
     manifest: manifestPath,
     manifestSha256: sha256,
     calibrationPerClass,
