@@ -1,0 +1,600 @@
+/**
+ * The run report: ONE self-contained HTML file (inline CSS and SVG, images as data URIs, no script,
+ * no external request) that opens offline. Every section is optional so the pipeline can pass what
+ * exists so far; figures are Vega-Lite charts rendered in Node (charts.ts).
+ *
+ * The input types are structural: a SplitManifest, a run's history.json, EvalMetrics, the
+ * `inspect` report of a .tflite and the HIL report can be passed as they are.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { confusionSpec, normaliseHistory, trainingCurvesSpec, type CurvesInput } from '../eval/plots.ts';
+import type { EvalMetrics } from '../eval/metrics.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { renderChart, type VegaLiteSpec } from './charts.ts';
+
+export interface DatasetSection {
+  /** A SplitManifest, or anything with its class list and counts. */
+  manifest: {
+    classes: string[];
+    counts: Record<string, { train: number; val: number; test: number }>;
+    duplicateGroups?: number;
+    conflicts?: unknown[];
+    dropped?: unknown[];
+    root?: string;
+    seed?: number;
+  };
+  manifestPath?: string;
+  /** Contact sheet PNG/JPEG written by `plastisort data report`; embedded as a data URI. */
+  contactSheet?: string;
+  /** Free-text lines, e.g. where the data came from. */
+  notes?: string[];
+}
+
+export interface BackboneNotice {
+  kind: string;
+  source: string;
+  sha256?: string;
+  /** True when the nsfwjs offline fallback was used (its tail was re-trained on NSFW data). */
+  fallback?: boolean;
+}
+
+export interface EvaluationSection {
+  /** Legend label, e.g. 'baseline', 'fine-tuned', 'int8 (LiteRT)', 'device'. */
+  label: string;
+  metrics: EvalMetrics;
+}
+
+/** One predictor compared with another on the same images. */
+export interface FidelityRow {
+  from: string;
+  to: string;
+  n: number;
+  /** Share of images with the same top-1 class. */
+  top1: number;
+  /** Share of output values within ±1 LSB (int8 comparisons). */
+  within1?: number;
+  maxAbs?: number;
+  meanAbs?: number;
+  histogram?: Record<string, number>;
+}
+
+/** Matches the fields of tflite/inspect.ts `InspectReport` this report uses. */
+export interface ModelSection {
+  path?: string;
+  sha256?: string;
+  fileBytes: number;
+  ops: { op: string; count: number }[];
+  weightBytes?: { total: number };
+  arena?: { peakBytes: number; activationBytesTotal?: number };
+  inputs?: { shape: number[]; type: string; quantization?: { scale: number[]; zeroPoint: number[] } }[];
+  outputs?: { shape: number[]; type: string; quantization?: { scale: number[]; zeroPoint: number[] } }[];
+}
+
+interface LsbStatsLike {
+  n: number;
+  top1: number;
+  within1: number;
+  maxAbs: number;
+  meanAbs: number;
+  histogram?: Record<string, number>;
+}
+
+/** Matches the fields of serial/hil.ts `HilReport` this report uses. */
+export interface HilSection {
+  model?: { path?: string; sha256?: string };
+  device?: { link?: string; firmware?: string; arenaUsedBytes?: number };
+  n: number;
+  metrics?: { device?: EvalMetrics; litert?: EvalMetrics };
+  vsLitert?: LsbStatsLike;
+  vsSimulator?: Partial<Record<string, LsbStatsLike>>;
+  roundingMatched?: string;
+  timing: {
+    invokeUsMean: number;
+    invokeUsP95: number;
+    imagesPerSecond: number;
+    baud?: number;
+    linkUtilisation?: number | null;
+    wireBytesPerImage?: number;
+    seconds?: number;
+  };
+  link?: { retries?: number; resets?: number; framesRejected?: number; reconnects?: number };
+  /** Per-image invoke times, for the latency histogram. */
+  invokeUs?: number[];
+}
+
+export interface ReportInput {
+  title?: string;
+  /** Shown in the header; pass it explicitly so the same inputs give the same bytes. */
+  generatedAt?: string;
+  subtitle?: string;
+  backbone?: BackboneNotice;
+  dataset?: DatasetSection;
+  /** history.json contents (any form eval/plots.ts normaliseHistory reads). */
+  training?: { baseline?: unknown; finetune?: unknown };
+  /** In presentation order, e.g. baseline, fine-tuned, int8 desktop, device. */
+  evaluations?: EvaluationSection[];
+  /** Label of the evaluation whose per-class table is shown like the paper's; default: 'fine-tuned' or the first. */
+  primary?: string;
+  /** Extra fidelity rows; rows are also derived from int8 agreement and the HIL report. */
+  fidelity?: FidelityRow[];
+  model?: ModelSection;
+  hil?: HilSection;
+  /** What ran the HIL: the host simulator or a real board; default guessed from hil.device.link. */
+  hilTarget?: 'simulator' | 'device';
+  notes?: string[];
+}
+
+// ------------------------------------------------------------------ helpers
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+const e = escapeHtml;
+const pct = (v: number | undefined | null, digits = 1) => (v === undefined || v === null || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(digits)}%`);
+const num = (v: number | undefined, digits = 3) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+function bytes(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '–';
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(2)} MiB (${n.toLocaleString('en-US')} B)`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB (${n.toLocaleString('en-US')} B)`;
+  return `${n} B`;
+}
+
+function table(header: string[], rows: string[][], cls = ''): string {
+  const th = header.map((h) => `<th>${h}</th>`).join('');
+  const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('\n');
+  return `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+interface Figure {
+  spec: VegaLiteSpec;
+  caption: string;
+  wide?: boolean;
+}
+
+async function figures(figs: Figure[]): Promise<string> {
+  const out: string[] = [];
+  for (const f of figs) {
+    // ids inside each SVG are prefixed with a hash of its spec, so inlined charts cannot clash
+    const chart = await renderChart(f.spec);
+    out.push(
+      `<figure class="chart${f.wide ? ' wide' : ''}">${chart.svg}<figcaption>${e(f.caption)}</figcaption></figure>`,
+    );
+  }
+  return `<div class="figures">${out.join('\n')}</div>`;
+}
+
+async function imageDataUri(path: string, maxWidth = 1400): Promise<string> {
+  const raw = await readFile(path);
+  const meta = await sharp(raw).metadata();
+  if ((meta.width ?? 0) > maxWidth || (meta.format !== 'png' && meta.format !== 'jpeg')) {
+    const png = await sharp(raw).resize({ width: Math.min(maxWidth, meta.width ?? maxWidth) }).png().toBuffer();
+    return `data:image/png;base64,${png.toString('base64')}`;
+  }
+  return `data:image/${meta.format};base64,${raw.toString('base64')}`;
+}
+
+function section(id: string, title: string, body: string): string {
+  return `<section id="${id}">\n<h2>${e(title)}</h2>\n${body}\n</section>`;
+}
+
+// ------------------------------------------------------------------ sections
+
+function backboneBlock(b: BackboneNotice | undefined): string {
+  if (!b) return '';
+  if (b.fallback || /nsfw/i.test(b.kind) || /nsfw/i.test(b.source)) {
+    return (
+      `<div class="alert" role="alert"><strong>Backbone: nsfwjs fallback.</strong> This model was trained on the ` +
+      `MobileNetV2 weights shipped with the npm package <code>nsfwjs</code>, used because no ImageNet weights were given. ` +
+      `Its layers from <code>block_11_expand</code> on were re-trained on NSFW data; measured on plastic6, a linear probe ` +
+      `reaches 69% with it against 89% with ImageNet weights. Expect lower accuracy than the paper. Re-run with ` +
+      `<code>--backbone</code> pointing at ImageNet MobileNetV2 weights (a tfjs folder, a <code>.tflite</code> or a Keras <code>.h5</code>).` +
+      `<br><small>source: ${e(b.source)}</small></div>`
+    );
+  }
+  return (
+    `<div class="notice"><strong>Backbone:</strong> ${e(b.kind)} from <code>${e(b.source)}</code>` +
+    (b.sha256 ? ` <small>(SHA-256 ${e(b.sha256.slice(0, 16))}…)</small>` : '') +
+    `</div>`
+  );
+}
+
+function summaryBlock(input: ReportInput): string {
+  const rows: string[][] = [];
+  for (const ev of input.evaluations ?? []) {
+    const m = ev.metrics;
+    const b = m.bootstrap;
+    rows.push([
+      e(ev.label),
+      e(m.split ?? ''),
+      String(m.n),
+      `<b>${pct(m.accuracy)}</b>${b ? ` <small>[${pct(b.accuracy.low)}–${pct(b.accuracy.high)}]</small>` : ''}`,
+      `${num(m.macro.f1)}${b ? ` <small>[${num(b.macroF1.low)}–${num(b.macroF1.high)}]</small>` : ''}`,
+      m.agreement ? `${pct(m.agreement.top1, 2)} <small>vs ${e(m.agreement.reference)}</small>` : '',
+    ]);
+  }
+  const facts: string[] = [];
+  if (input.model) facts.push(`<li>.tflite size: <b>${bytes(input.model.fileBytes)}</b>${input.model.arena ? `, arena estimate ${bytes(input.model.arena.peakBytes)}` : ''}</li>`);
+  if (input.hil) {
+    const t = input.hil.timing;
+    facts.push(
+      `<li>HIL (${e(hilTarget(input))}): ${num(t.imagesPerSecond, 2)} images/s, invoke mean ${num(t.invokeUsMean / 1000, 1)} ms, p95 ${num(t.invokeUsP95 / 1000, 1)} ms</li>`,
+    );
+  }
+  const simRow = fidelityRows(input).find((r) => /simulator/i.test(r.from) && /litert/i.test(r.to));
+  if (simRow) {
+    facts.push(`<li>Simulator vs LiteRT: top-1 agreement <b>${pct(simRow.top1, 2)}</b>${simRow.within1 !== undefined ? `, ${pct(simRow.within1, 2)} of output values within ±1 LSB` : ''} (${simRow.n} images)</li>`);
+  }
+  if (rows.length === 0 && facts.length === 0) return '';
+  const t = rows.length
+    ? table(['model', 'split', 'images', 'accuracy [95% CI]', 'macro F1 [95% CI]', 'top-1 agreement'], rows, 'summary')
+    : '';
+  return section('summary', 'Summary', t + (facts.length ? `<ul class="facts">${facts.join('')}</ul>` : ''));
+}
+
+async function datasetBlock(d: DatasetSection): Promise<string> {
+  const m = d.manifest;
+  const splits = ['train', 'val', 'test'] as const;
+  const rows = m.classes.map((c) => {
+    const cnt = m.counts[c] ?? { train: 0, val: 0, test: 0 };
+    return [e(c), ...splits.map((s) => String(cnt[s])), String(cnt.train + cnt.val + cnt.test)];
+  });
+  const totals = splits.map((s) => m.classes.reduce((n, c) => n + (m.counts[c]?.[s] ?? 0), 0));
+  rows.push(['<b>total</b>', ...totals.map((v) => `<b>${v}</b>`), `<b>${totals.reduce((a, b) => a + b, 0)}</b>`]);
+  const facts: string[] = [];
+  if (d.manifestPath) facts.push(`manifest <code>${e(d.manifestPath)}</code>${m.seed !== undefined ? `, seed ${m.seed}` : ''}`);
+  if (m.duplicateGroups !== undefined) facts.push(`${m.duplicateGroups} duplicate groups kept within one split each`);
+  if (m.conflicts) facts.push(`${m.conflicts.length} cross-class label conflicts`);
+  if (m.dropped) facts.push(`${m.dropped.length} files dropped (unreadable or conflicting)`);
+  for (const n of d.notes ?? []) facts.push(e(n));
+  const values = m.classes.flatMap((c) => splits.map((s) => ({ class: c, split: s, images: m.counts[c]?.[s] ?? 0 })));
+  const chart = await figures([
+    {
+      caption: 'Images per class and split',
+      spec: {
+        width: 360,
+        height: Math.max(120, 24 * m.classes.length),
+        data: { values },
+        mark: 'bar',
+        encoding: {
+          y: { field: 'class', type: 'nominal', sort: m.classes, title: null },
+          x: { field: 'images', type: 'quantitative', stack: 'zero', title: 'images' },
+          color: { field: 'split', type: 'nominal', sort: [...splits], scale: { range: ['#4c78a8', '#f58518', '#54a24b'] } },
+          order: { field: 'splitOrder' },
+        },
+        transform: [{ calculate: "indexof(['train','val','test'], datum.split)", as: 'splitOrder' }],
+      },
+    },
+  ]);
+  let sheet = '';
+  if (d.contactSheet) {
+    sheet = `<figure class="image"><img alt="contact sheet: random samples per class" src="${await imageDataUri(d.contactSheet)}"><figcaption>Random samples per class</figcaption></figure>`;
+  }
+  return section(
+    'dataset',
+    'Dataset',
+    `<ul class="facts">${facts.map((f) => `<li>${f}</li>`).join('')}</ul>` +
+      `<div class="row">${table(['class', 'train', 'val', 'test', 'total'], rows, 'counts')}${chart}</div>` +
+      sheet,
+  );
+}
+
+async function trainingBlock(t: NonNullable<ReportInput['training']>): Promise<string> {
+  const phases: CurvesInput[] = [];
+  if (t.baseline) phases.push({ phase: 'baseline', history: normaliseHistory(t.baseline) });
+  if (t.finetune) phases.push({ phase: 'fine-tune', history: normaliseHistory(t.finetune) });
+  const withData = phases.filter((p) => p.history.epochs.length > 0);
+  if (withData.length === 0) return '';
+  const rows = withData.map((p) => {
+    const last = p.history.epochs[p.history.epochs.length - 1]!;
+    const best = p.history.epochs.find((x) => x.epoch === p.history.bestEpoch) ?? last;
+    return [e(p.phase), String(p.history.epochs.length), String(p.history.bestEpoch ?? '–'), num(best.valLoss), pct(best.valAccuracy), pct(best.accuracy)];
+  });
+  return section(
+    'training',
+    'Training',
+    table(['phase', 'epochs', 'best epoch', 'val loss (best)', 'val accuracy (best)', 'train accuracy (best)'], rows) +
+      (await figures([
+        {
+          spec: trainingCurvesSpec(withData),
+          caption: 'Loss and accuracy per epoch; fine-tuning continues after the baseline; dotted lines mark the restored best epochs',
+          wide: true,
+        },
+      ])),
+  );
+}
+
+function perClassHtml(m: EvalMetrics): string {
+  const f = (v: number) => v.toFixed(2);
+  const rows = m.perClass.map((c) => [e(c.class), f(c.precision), f(c.recall), f(c.f1), String(c.support)]);
+  rows.push(['<b>accuracy</b>', '', '', f(m.accuracy), String(m.n)]);
+  rows.push(['<b>macro avg</b>', f(m.macro.precision), f(m.macro.recall), f(m.macro.f1), String(m.n)]);
+  rows.push(['<b>weighted avg</b>', f(m.weighted.precision), f(m.weighted.recall), f(m.weighted.f1), String(m.n)]);
+  return table(['class', 'precision', 'recall', 'f1-score', 'support'], rows, 'report');
+}
+
+async function evaluationBlock(input: ReportInput): Promise<string> {
+  const evals = input.evaluations ?? [];
+  if (evals.length === 0) return '';
+  const primary =
+    evals.find((x) => x.label === input.primary) ?? evals.find((x) => /fine/i.test(x.label)) ?? evals[0]!;
+  const pm = primary.metrics;
+  let body =
+    `<h3>Per-class results: ${e(primary.label)} (${e(pm.split ?? '')} split)</h3>` +
+    `<div class="row">${perClassHtml(pm)}<p class="side">Layout of scikit-learn's <code>classification_report</code>, as in the reference paper.` +
+    (pm.bootstrap
+      ? ` Bootstrap ${Math.round(pm.bootstrap.level * 100)}% intervals (${pm.bootstrap.resamples} resamples): accuracy ${pct(pm.bootstrap.accuracy.low)}–${pct(pm.bootstrap.accuracy.high)}, macro F1 ${num(pm.bootstrap.macroF1.low)}–${num(pm.bootstrap.macroF1.high)}.`
+      : '') +
+    `</p></div>`;
+
+  const sameClasses = evals.every((x) => x.metrics.classes.join('\u0000') === pm.classes.join('\u0000'));
+  const figs: Figure[] = [];
+  if (evals.length > 1 && sameClasses) {
+    const labels = evals.map((x) => x.label);
+    const values = evals.flatMap((x) => x.metrics.perClass.map((c) => ({ model: x.label, class: c.class, f1: c.f1 })));
+    figs.push({
+      caption: 'F1 per class for each model',
+      wide: true,
+      spec: {
+        data: { values },
+        width: { step: 14 },
+        height: 200,
+        mark: 'bar',
+        encoding: {
+          x: { field: 'class', type: 'nominal', sort: pm.classes, title: null, axis: { labelAngle: -30 } },
+          xOffset: { field: 'model', type: 'nominal', sort: labels },
+          y: { field: 'f1', type: 'quantitative', scale: { domain: [0, 1] }, title: 'F1' },
+          color: { field: 'model', type: 'nominal', sort: labels, title: 'model' },
+          tooltip: [{ field: 'model' }, { field: 'class' }, { field: 'f1', type: 'quantitative', format: '.3f' }],
+        },
+      },
+    });
+  }
+  body += await figures(figs);
+  body += '<h3>Confusion matrices</h3>';
+  body += await figures(evals.map((x) => ({ spec: confusionSpec(x.metrics, { title: x.label, cell: 34 }), caption: `${x.label}: rows = true class, columns = predicted; colour = share of the row` })));
+  return section('evaluation', 'Evaluation', body);
+}
+
+function hilTarget(input: ReportInput): 'simulator' | 'device' {
+  if (input.hilTarget) return input.hilTarget;
+  return /sim/i.test(input.hil?.device?.link ?? '') ? 'simulator' : 'device';
+}
+
+function fidelityRows(input: ReportInput): FidelityRow[] {
+  const rows: FidelityRow[] = [...(input.fidelity ?? [])];
+  for (const ev of input.evaluations ?? []) {
+    const a = ev.metrics.agreement;
+    if (a && !rows.some((r) => r.from === ev.label && r.to === a.reference)) rows.push({ from: ev.label, to: a.reference, n: a.n, top1: a.top1 });
+  }
+  const h = input.hil;
+  if (h) {
+    const who = hilTarget(input) === 'simulator' ? 'simulator' : 'device';
+    if (h.vsLitert) rows.push({ from: who, to: 'int8 LiteRT', ...h.vsLitert });
+    for (const [rounding, s] of Object.entries(h.vsSimulator ?? {})) {
+      if (s && who === 'device') rows.push({ from: 'device', to: `simulator (${rounding} rounding)`, ...s });
+    }
+  }
+  return rows;
+}
+
+async function fidelityBlock(input: ReportInput): Promise<string> {
+  const rows = fidelityRows(input);
+  if (rows.length === 0) return '';
+  const t = table(
+    ['compared', 'with', 'images', 'top-1 agreement', 'values within ±1 LSB', 'max |Δ| LSB', 'mean |Δ| LSB'],
+    rows.map((r) => [e(r.from), e(r.to), String(r.n), `<b>${pct(r.top1, 2)}</b>`, pct(r.within1, 2), r.maxAbs === undefined ? '–' : String(r.maxAbs), num(r.meanAbs, 3)]),
+    'pairs',
+  );
+  const figs: Figure[] = [
+    {
+      caption: 'Top-1 agreement along the chain float → int8 → device',
+      spec: {
+        width: 320,
+        height: { step: 26 },
+        data: { values: rows.map((r) => ({ pair: `${r.from} vs ${r.to}`, top1: r.top1 })) },
+        layer: [
+          { mark: 'bar', encoding: { y: { field: 'pair', type: 'nominal', sort: null, title: null, axis: { labelLimit: 360 } }, x: { field: 'top1', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '%' }, title: 'top-1 agreement' } } },
+          { mark: { type: 'text', align: 'right', dx: -4, color: 'white' }, encoding: { y: { field: 'pair', type: 'nominal', sort: null }, x: { field: 'top1', type: 'quantitative' }, text: { field: 'top1', type: 'quantitative', format: '.2%' } } },
+        ],
+      },
+    },
+  ];
+  const hist = rows.filter((r) => r.histogram && Object.keys(r.histogram).length > 0);
+  if (hist.length) {
+    const buckets = Object.keys(hist[0]!.histogram!);
+    const values = hist.flatMap((r) => {
+      const total = Object.values(r.histogram!).reduce((a, b) => a + b, 0) || 1;
+      return Object.entries(r.histogram!).map(([bucket, count]) => ({ pair: `${r.from} vs ${r.to}`, bucket, share: count / total }));
+    });
+    figs.push({
+      caption: 'Output score differences in LSB (share of all output values)',
+      spec: {
+        width: 320,
+        height: { step: 26 },
+        data: { values },
+        transform: [{ calculate: `indexof(${JSON.stringify(buckets)}, datum.bucket)`, as: 'bucketOrder' }],
+        mark: 'bar',
+        encoding: {
+          y: { field: 'pair', type: 'nominal', title: null, axis: { labelLimit: 360 } },
+          x: { field: 'share', type: 'quantitative', stack: 'normalize', axis: { format: '%' }, title: 'share of values' },
+          color: { field: 'bucket', type: 'ordinal', sort: buckets, title: '|Δ| LSB', scale: { scheme: 'greenblue', reverse: true } },
+          order: { field: 'bucketOrder' },
+        },
+      },
+    });
+  }
+  let extra = '';
+  if (input.hil?.roundingMatched) extra = `<p>The device matched the simulator's <b>${e(input.hil.roundingMatched)}</b> requantization rounding.</p>`;
+  return section('fidelity', 'Fidelity: float → int8 → device', t + extra + (await figures(figs)));
+}
+
+async function modelBlock(m: ModelSection): Promise<string> {
+  const q = (t: ModelSection['inputs']) =>
+    (t ?? [])
+      .map((x) => `${e(x.type)} [${x.shape.join('×')}]${x.quantization?.scale.length ? ` scale ${x.quantization.scale[0]!.toPrecision(6)}, zero point ${x.quantization.zeroPoint[0]}` : ''}`)
+      .join('; ') || '–';
+  const facts = [
+    ['file', m.path ? `<code>${e(m.path)}</code>` : '–'],
+    ['size', bytes(m.fileBytes)],
+    ['constant data', bytes(m.weightBytes?.total)],
+    ['arena estimate (greedy plan of activations)', bytes(m.arena?.peakBytes)],
+    ['input', q(m.inputs)],
+    ['output', q(m.outputs)],
+    ...(m.sha256 ? [['SHA-256', `<code>${e(m.sha256)}</code>`]] : []),
+  ];
+  const ops = table(['op', 'count'], m.ops.map((o) => [`<code>${e(o.op)}</code>`, String(o.count)]), 'ops');
+  const chart = await figures([
+    {
+      caption: 'Operators in the model',
+      spec: {
+        width: 260,
+        height: { step: 20 },
+        data: { values: m.ops },
+        mark: 'bar',
+        encoding: {
+          y: { field: 'op', type: 'nominal', sort: '-x', title: null },
+          x: { field: 'count', type: 'quantitative', title: 'count' },
+        },
+      },
+    },
+  ]);
+  return section(
+    'model',
+    'Model: int8 .tflite',
+    `<div class="row">${table(['', ''], facts.map(([k, v]) => [k!, v!]), 'kv')}${ops}${chart}</div>`,
+  );
+}
+
+async function hilBlock(input: ReportInput): Promise<string> {
+  const h = input.hil!;
+  const t = h.timing;
+  const target = hilTarget(input);
+  const facts = [
+    ['target', e(target) + (h.device?.link ? ` <code>${e(h.device.link)}</code>` : '')],
+    ...(h.device?.firmware ? [['firmware', e(h.device.firmware)]] : []),
+    ['images', String(h.n)],
+    ['throughput', `${num(t.imagesPerSecond, 2)} images/s`],
+    ['invoke time', `mean ${num(t.invokeUsMean / 1000, 2)} ms, p95 ${num(t.invokeUsP95 / 1000, 2)} ms`],
+    ...(t.baud ? [['link', `${t.baud.toLocaleString('en-US')} baud${t.linkUtilisation != null ? `, ${pct(t.linkUtilisation)} of its byte rate used` : ''}`]] : []),
+    ...(h.device?.arenaUsedBytes ? [['arena used on the device', bytes(h.device.arenaUsedBytes)]] : []),
+    ...(h.link ? [['link events', `${h.link.retries ?? 0} retries, ${h.link.resets ?? 0} resets, ${h.link.framesRejected ?? 0} frames rejected, ${h.link.reconnects ?? 0} reconnects`]] : []),
+  ];
+  const figs: Figure[] = [];
+  if (h.invokeUs && h.invokeUs.length > 1) {
+    figs.push({
+      caption: 'Invoke time per image',
+      spec: {
+        width: 320,
+        height: 160,
+        data: { values: h.invokeUs.map((us) => ({ ms: us / 1000 })) },
+        mark: 'bar',
+        encoding: {
+          x: { field: 'ms', type: 'quantitative', bin: { maxbins: 30 }, title: 'invoke time (ms)' },
+          y: { aggregate: 'count', type: 'quantitative', title: 'images' },
+        },
+      },
+    });
+  } else {
+    figs.push({
+      caption: 'Invoke time',
+      spec: {
+        width: 260,
+        height: { step: 26 },
+        data: { values: [{ stat: 'mean', ms: t.invokeUsMean / 1000 }, { stat: 'p95', ms: t.invokeUsP95 / 1000 }] },
+        mark: 'bar',
+        encoding: { y: { field: 'stat', type: 'nominal', title: null }, x: { field: 'ms', type: 'quantitative', title: 'invoke time (ms)' } },
+      },
+    });
+  }
+  return section(
+    'hil',
+    `Hardware in the loop (${target})`,
+    `<div class="row">${table(['', ''], facts.map(([k, v]) => [k!, v!]), 'kv')}${await figures(figs)}</div>`,
+  );
+}
+
+const CSS = `
+:root{--fg:#1d232b;--muted:#5b6673;--line:#d8dee6;--accent:#2f6db3;--bg:#fff}
+*{box-sizing:border-box}
+body{font:15px/1.5 "DejaVu Sans",system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);background:var(--bg);margin:0}
+main{max-width:1180px;margin:0 auto;padding:24px 28px 60px}
+header h1{font-size:26px;margin:0 0 4px}
+header p{margin:0;color:var(--muted)}
+nav{margin:14px 0 6px;font-size:14px}
+nav a{color:var(--accent);margin-right:14px;text-decoration:none}
+section{margin-top:34px;border-top:1px solid var(--line);padding-top:10px}
+h2{font-size:20px;margin:6px 0 12px}
+h3{font-size:16px;margin:22px 0 8px}
+table{border-collapse:collapse;font-size:13.5px;margin:4px 18px 12px 0;font-variant-numeric:tabular-nums}
+th,td{padding:4px 10px;border-bottom:1px solid var(--line);text-align:right;vertical-align:top}
+th:first-child,td:first-child{text-align:left}
+thead th{border-bottom:2px solid #9aa6b2;font-weight:600}
+table.kv td:first-child{color:var(--muted)}
+table.kv td{text-align:left}
+table.kv thead{display:none}
+table.pairs td:nth-child(2),table.pairs th:nth-child(2){text-align:left}
+table.summary td:nth-child(4) b{font-size:15px}
+.row{display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px 18px}
+.figures{display:flex;flex-wrap:wrap;gap:14px 26px;align-items:flex-start}
+figure{margin:6px 0}
+figure.chart svg{display:block;max-width:100%;height:auto}
+figure.wide{flex-basis:100%}
+figure.image img{max-width:100%;border:1px solid var(--line)}
+figcaption{font-size:12.5px;color:var(--muted);margin-top:4px;max-width:640px}
+.alert{background:#fdecea;border:2px solid #c62828;color:#7f1d1d;padding:12px 16px;border-radius:6px;margin:16px 0;font-size:15px}
+.notice{background:#eef4fb;border:1px solid #b7cde8;padding:8px 14px;border-radius:6px;margin:16px 0}
+.facts{margin:4px 0 10px;padding-left:20px}
+p.side{max-width:380px;color:var(--muted);font-size:13.5px}
+code{font-family:"DejaVu Sans Mono",ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;background:#f3f5f8;padding:0 3px;border-radius:3px}
+small{color:var(--muted)}
+footer{margin-top:40px;color:var(--muted);font-size:12.5px}
+@media print{section{break-inside:avoid}}
+`;
+
+/** The report as an HTML string. */
+export async function renderHtmlReport(input: ReportInput): Promise<string> {
+  const title = input.title ?? 'plastisort report';
+  const parts: string[] = [];
+  parts.push(backboneBlock(input.backbone));
+  parts.push(summaryBlock(input));
+  if (input.dataset) parts.push(await datasetBlock(input.dataset));
+  if (input.training) parts.push(await trainingBlock(input.training));
+  parts.push(await evaluationBlock(input));
+  parts.push(await fidelityBlock(input));
+  if (input.model) parts.push(await modelBlock(input.model));
+  if (input.hil) parts.push(await hilBlock(input));
+  if (input.notes?.length) parts.push(section('notes', 'Notes', `<ul>${input.notes.map((n) => `<li>${e(n)}</li>`).join('')}</ul>`));
+  const body = parts.filter(Boolean).join('\n');
+  const nav = [...body.matchAll(/<section id="([^"]+)">\s*<h2>([^<]+)<\/h2>/g)]
+    .map((m) => `<a href="#${m[1]}">${m[2]}</a>`)
+    .join('');
+  const sub = [input.subtitle ? e(input.subtitle) : '', input.generatedAt ? `generated ${e(input.generatedAt)}` : '']
+    .filter(Boolean)
+    .join(' · ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<title>${e(title)}</title>
+<link rel="icon" href="data:,">
+<style>${CSS}</style>
+</head>
+<body>
+<main>
+<header><h1>${e(title)}</h1>${sub ? `<p>${sub}</p>` : ''}</header>
+<nav>${nav}</nav>
+${body}
+<footer>Self-contained report written by plastisort; charts rendered with Vega-Lite. Opens offline.</footer>
+</main>
+</body>
+</html>
+`;
+}
+
+/** Writes the report atomically to `outFile`. */
+export async function buildHtmlReport(input: ReportInput, outFile: string): Promise<void> {
+  await writeFileAtomic(outFile, await renderHtmlReport(input));
+}
