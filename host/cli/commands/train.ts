@@ -1,5 +1,121 @@
 import type { Command } from 'commander';
+import { action, parseIntOption } from '../run.ts';
+import { trainBaseline, finetuneRun, DEFAULTS } from '../../train/trainer.ts';
+import type { ResizePolicy } from '../../data/images.ts';
 
-export function register(_program: Command): void {
-  // filled in by the train stage
+function floatOption(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got "${value}"`);
+    return n;
+  };
+}
+
+interface CommonFlags {
+  out: string;
+  batchSize?: number;
+  epochs?: number;
+  patience?: number;
+  lr?: number;
+  views?: number;
+  seed?: number;
+  labelSmoothing?: number;
+  threads?: number;
+  cacheDir?: string;
+}
+
+export function register(program: Command): void {
+  const b = DEFAULTS.baseline;
+  program
+    .command('train')
+    .description(
+      'Train the baseline: MobileNetV2 with a frozen backbone and a new head (global average pooling → dropout → ' +
+        'dense softmax). Pooled features of K augmented views per training image are computed once and cached ' +
+        'under .cache/features/, then only the head trains (Adam, early stopping on validation loss, best weights ' +
+        'restored). Writes a run folder: model/ (tfjs), config.json, history.json, metrics.json (test split).',
+    )
+    .requiredOption('--manifest <file>', 'split manifest from plastisort data split')
+    .requiredOption('--out <dir>', 'run folder to write, e.g. runs/baseline (replaced atomically)')
+    .option(
+      '--backbone <path|nsfwjs>',
+      'MobileNetV2 weights: a tfjs LayersModel folder, an ImageNet MobileNetV2 .tflite, a Keras .h5, or nsfwjs ' +
+        '(offline fallback, poorer features; the default when omitted)',
+    )
+    .option('--input-size <n>', 'square input side, 96..224', parseIntOption('--input-size'), 224)
+    .option('--resize <policy>', 'squash (as the paper) or center-crop', 'squash')
+    .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), b.batchSize)
+    .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), b.epochs)
+    .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), b.patience)
+    .option('--lr <x>', 'Adam learning rate', floatOption('--lr'), b.lr)
+    .option('--dropout <x>', 'dropout rate before the dense layer', floatOption('--dropout'), b.dropout)
+    .option('--views <k>', 'augmented views per training image in the feature cache', parseIntOption('--views'), b.views)
+    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), b.labelSmoothing)
+    .option('--seed <n>', 'seed of augmentation, shuffling and head initialisation', parseIntOption('--seed'), 1)
+    .option('--threads <n>', 'threads where the backend can use them (tfjs-node); wasm in Node runs one', parseIntOption('--threads'))
+    .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
+    .addHelpText('after', '\nExample:\n  plastisort train --manifest runs/split.json --out runs/baseline --backbone ../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs')
+    .action(
+      action(async (o: CommonFlags & { manifest: string; backbone?: string; inputSize: number; resize: string; dropout: number }) => {
+        await trainBaseline({
+          manifest: o.manifest,
+          out: o.out,
+          backbone: o.backbone,
+          inputSize: o.inputSize,
+          resize: o.resize as ResizePolicy,
+          batchSize: o.batchSize,
+          epochs: o.epochs,
+          patience: o.patience,
+          lr: o.lr,
+          dropout: o.dropout,
+          views: o.views,
+          labelSmoothing: o.labelSmoothing,
+          seed: o.seed,
+          threads: o.threads,
+          cacheRoot: o.cacheDir,
+        });
+      }),
+    );
+
+  const f = DEFAULTS.finetune;
+  program
+    .command('finetune')
+    .description(
+      'Fine-tune a trained run: unfreeze the backbone from --unfreeze-from on (default block_13_expand, the paper\'s ' +
+        '"last ~40 layers") and train it with the head. The activation at the freeze boundary is cached for K ' +
+        'augmented views per training image, so an epoch costs only the tail. Batch norm is folded into the ' +
+        'convolutions (frozen statistics). Writes a new run folder like train.',
+    )
+    .requiredOption('--from <run>', 'baseline run folder (from plastisort train)')
+    .requiredOption('--out <dir>', 'run folder to write, e.g. runs/finetuned')
+    .option('--manifest <file>', 'split manifest (default: the one the run was trained on)')
+    .option('--unfreeze-from <layer>', 'first trainable layer, a block start such as block_13_expand', f.unfreezeFrom)
+    .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), f.batchSize)
+    .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), f.epochs)
+    .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), f.patience)
+    .option('--lr <x>', 'Adam learning rate', floatOption('--lr'), f.lr)
+    .option('--views <k>', 'augmented views per training image in the activation cache', parseIntOption('--views'), f.views)
+    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), f.labelSmoothing)
+    .option('--seed <n>', 'seed of augmentation and shuffling (default: the parent run\'s)', parseIntOption('--seed'))
+    .option('--threads <n>', 'threads where the backend can use them (tfjs-node)', parseIntOption('--threads'))
+    .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
+    .addHelpText('after', '\nExample:\n  plastisort finetune --from runs/baseline --out runs/finetuned')
+    .action(
+      action(async (o: CommonFlags & { from: string; manifest?: string; unfreezeFrom: string }) => {
+        await finetuneRun({
+          from: o.from,
+          out: o.out,
+          manifest: o.manifest,
+          unfreezeFrom: o.unfreezeFrom,
+          batchSize: o.batchSize,
+          epochs: o.epochs,
+          patience: o.patience,
+          lr: o.lr,
+          views: o.views,
+          labelSmoothing: o.labelSmoothing,
+          seed: o.seed,
+          threads: o.threads,
+          cacheRoot: o.cacheDir,
+        });
+      }),
+    );
 }

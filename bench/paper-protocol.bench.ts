@@ -1,0 +1,181 @@
+/**
+ * The paper's protocol on ../shared/datasets/plastic6 at input 224 with the ImageNet MobileNetV2 from
+ * ../shared: for each split seed, a leakage-safe split, the frozen-backbone baseline (Adam 1e-3,
+ * batch 32, ≤20 epochs, patience 3), then fine-tuning from block_13_expand (Adam 1e-4, batch 16,
+ * ≤5 epochs), each evaluated on the test split with bootstrap 95% intervals.
+ *
+ * Writes bench/results/paper-protocol-plastic6.json after every seed (so a cut-short run still leaves
+ * its figures). Settings can be reduced through the environment for a quicker look:
+ *   SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
+ * Throughput is given both per wall second and per CPU second (process CPU time), because on a
+ * shared machine the wall figure mostly measures the neighbours.
+ */
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { splitDataset } from '../host/data/split.ts';
+import { writeManifest } from '../host/data/manifest-io.ts';
+import { writeJsonAtomic } from '../host/util/atomic.ts';
+import { initBackend } from '../host/train/backend.ts';
+import { finetuneRun, trainBaseline, type TrainResult } from '../host/train/trainer.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const data = resolve(root, '../shared/datasets/plastic6/images');
+const backbone = resolve(root, '../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs');
+const outFile = join(root, 'bench/results/paper-protocol-plastic6.json');
+const work = join(root, '.cache/bench/paper-protocol');
+
+if (!existsSync(data) || !existsSync(backbone)) {
+  console.warn(`paper-protocol: skipped — needs ${data} and ${backbone}`);
+  process.exit(0);
+}
+
+const env = (k: string, d: string) => process.env[k] ?? d;
+const seeds = env('SEEDS', '1,2,3').split(',').map(Number);
+const views = Number(env('VIEWS', '3'));
+const baseEpochs = Number(env('BASE_EPOCHS', '20'));
+const ftEpochs = Number(env('FT_EPOCHS', '5'));
+const ftViews = Number(env('FT_VIEWS', String(views)));
+
+function peakRssMb(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+interface PhaseResult {
+  accuracy: number;
+  macroF1: number;
+  accuracyCI: [number, number] | null;
+  macroF1CI: [number, number] | null;
+  perClassF1: Record<string, number>;
+  bestEpoch: number;
+  epochsRun: number;
+  featureSeconds: number;
+  trainSeconds: number;
+  totalSeconds: number;
+  trainImagesPerSecond: number;
+  trainImagesPerCpuSecond: number;
+  featureImagesPerSecond: number;
+  featureImagesPerCpuSecond: number;
+  trainAccuracyLastEpoch: number;
+}
+
+function phase(r: TrainResult): PhaseResult {
+  const featureImages = r.features.rows;
+  const cpu = { features: r.config.timings.featuresCpu ?? 0, train: r.config.timings.trainCpu ?? 0 };
+  const m = r.metrics;
+  const eps = r.history.epochs;
+  const trainImages = eps.reduce((n, e) => n + e.imagesPerSecond * e.seconds, 0);
+  const trainSeconds = eps.reduce((n, e) => n + e.seconds, 0);
+  return {
+    accuracy: m.accuracy,
+    macroF1: m.macro.f1,
+    accuracyCI: m.bootstrap ? [m.bootstrap.accuracy.low, m.bootstrap.accuracy.high] : null,
+    macroF1CI: m.bootstrap ? [m.bootstrap.macroF1.low, m.bootstrap.macroF1.high] : null,
+    perClassF1: Object.fromEntries(m.perClass.map((c) => [c.class, c.f1])),
+    bestEpoch: r.history.bestEpoch,
+    epochsRun: eps.length,
+    featureSeconds: r.config.timings.features ?? 0,
+    trainSeconds: r.config.timings.train ?? 0,
+    totalSeconds: r.config.timings.total ?? 0,
+    trainImagesPerSecond: trainImages / Math.max(1e-9, trainSeconds),
+    trainImagesPerCpuSecond: trainImages / Math.max(1e-9, cpu.train),
+    featureImagesPerSecond: r.features.fromCache ? 0 : featureImages / Math.max(1e-9, r.config.timings.features ?? 0),
+    featureImagesPerCpuSecond: r.features.fromCache ? 0 : featureImages / Math.max(1e-9, cpu.features),
+    trainAccuracyLastEpoch: eps[eps.length - 1]?.accuracy ?? 0,
+  };
+}
+
+function meanStd(xs: number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, std };
+}
+
+const backend = await initBackend();
+const started = new Date().toISOString();
+const perSeed: Array<Record<string, unknown>> = [];
+
+async function write(done: boolean): Promise<void> {
+  const base = perSeed.map((s) => s.baseline as PhaseResult);
+  const ft = perSeed.map((s) => s.finetune as PhaseResult).filter(Boolean);
+  const summary = (rs: PhaseResult[]) =>
+    rs.length
+      ? {
+          accuracy: meanStd(rs.map((r) => r.accuracy)),
+          macroF1: meanStd(rs.map((r) => r.macroF1)),
+          trainImagesPerSecond: meanStd(rs.map((r) => r.trainImagesPerSecond)),
+          trainImagesPerCpuSecond: meanStd(rs.map((r) => r.trainImagesPerCpuSecond)),
+          protocolSeconds: meanStd(rs.map((r) => r.totalSeconds)),
+        }
+      : null;
+  await writeJsonAtomic(outFile, {
+    benchmark: 'paper-protocol-plastic6',
+    complete: done,
+    command: `SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs} nice -n 10 npm run bench -- paper-protocol`,
+    started,
+    finished: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', loadAverage1mAtEnd: loadavg()[0], shared: 'CPU shared with other jobs; wall figures are pessimistic, per-CPU-second figures less so' },
+    backend,
+    settings: {
+      inputSize: 224,
+      backbone,
+      baseline: { batchSize: 32, epochs: baseEpochs, patience: 3, lr: 1e-3, dropout: 0.2, views },
+      finetune: { batchSize: 16, epochs: ftEpochs, patience: 2, lr: 1e-4, unfreezeFrom: 'block_13_expand', views: ftViews, labelSmoothing: 0.1 },
+    },
+    seeds: perSeed,
+    summary: { baseline: summary(base), finetune: summary(ft), seedsDone: perSeed.length },
+    peakRssMb: peakRssMb(),
+  });
+}
+
+for (const seed of seeds) {
+  const t0 = Date.now();
+  const manifestPath = join(work, `split-seed${seed}.json`);
+  if (!existsSync(manifestPath)) {
+    const { manifest } = await splitDataset({ data, seed, progress: false });
+    await writeManifest(manifestPath, manifest);
+  }
+  const splitSeconds = (Date.now() - t0) / 1000;
+  const base = await trainBaseline({
+    manifest: manifestPath,
+    out: join(work, `baseline-seed${seed}`),
+    backbone,
+    inputSize: 224,
+    batchSize: 32,
+    epochs: baseEpochs,
+    patience: 3,
+    lr: 1e-3,
+    dropout: 0.2,
+    views,
+    seed,
+  });
+  const record: Record<string, unknown> = {
+    seed,
+    splitSeconds,
+    testItems: base.metrics.n,
+    baseline: phase(base),
+  };
+  perSeed.push(record);
+  await write(false);
+  const ft = await finetuneRun({
+    from: join(work, `baseline-seed${seed}`),
+    out: join(work, `finetuned-seed${seed}`),
+    batchSize: 16,
+    epochs: ftEpochs,
+    lr: 1e-4,
+    views: ftViews,
+  });
+  record.finetune = phase(ft);
+  record.protocolSeconds = (Date.now() - t0) / 1000;
+  record.finetuneBeatsBaseline = {
+    accuracy: ft.metrics.accuracy > base.metrics.accuracy,
+    macroF1: ft.metrics.macro.f1 > base.metrics.macro.f1,
+  };
+  await write(false);
+  console.log(
+    `seed ${seed}: baseline ${(base.metrics.accuracy * 100).toFixed(1)}% (F1 ${base.metrics.macro.f1.toFixed(3)}), ` +
+      `fine-tuned ${(ft.metrics.accuracy * 100).toFixed(1)}% (F1 ${ft.metrics.macro.f1.toFixed(3)}), ${record.protocolSeconds}s`,
+  );
+}
+await write(true);
+console.log(`wrote ${outFile}`);

@@ -1,0 +1,385 @@
+/**
+ * `plastisort train` (frozen backbone, head only) and `plastisort finetune` (tail from
+ * `--unfreeze-from` on, plus head), both over the activation cache (features.ts), both writing a run
+ * folder atomically (docs/artifacts.md).
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { createRng, DEFAULT_AUGMENT, RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
+import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
+import type { SplitManifest } from '../data/manifest.ts';
+import { computeMetrics, type EvalMetrics } from '../eval/metrics.ts';
+import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { UserError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
+import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
+import { initBackend, type BackendInfo } from './backend.ts';
+import { frozenWeightsHash, getFeatures, type FeatureSet } from './features.ts';
+import { evaluateFeatures, fitOnFeatures } from './fit.ts';
+import {
+  applyWeights,
+  boundaryBefore,
+  buildMobileNetV2,
+  checkInputSize,
+  POOL_LAYER,
+  tailFrom,
+  truncateAt,
+} from './mobilenetv2.ts';
+import { loadRun, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+
+export interface CommonTrainOptions {
+  out: string;
+  batchSize?: number;
+  epochs?: number;
+  patience?: number;
+  lr?: number;
+  views?: number;
+  seed?: number;
+  labelSmoothing?: number;
+  threads?: number;
+  cacheRoot?: string;
+  /** Skip re-hashing every image file (tests that just wrote the files). */
+  skipVerify?: boolean;
+  /** Test hook: a backbone already in memory instead of `backbone`. */
+  loadedBackbone?: LoadedBackbone;
+  memoryLimitBytes?: number;
+}
+
+export interface TrainOptions extends CommonTrainOptions {
+  manifest: string;
+  backbone?: string;
+  inputSize?: number;
+  resize?: ResizePolicy;
+  dropout?: number;
+}
+
+export interface FinetuneOptions extends CommonTrainOptions {
+  from: string;
+  /** Defaults to the parent run's manifest. */
+  manifest?: string;
+  unfreezeFrom?: string;
+}
+
+export interface TrainResult {
+  outDir: string;
+  config: RunConfig;
+  history: RunHistory;
+  metrics: EvalMetrics;
+  features: { fromCache: boolean; seconds: number; dir: string; rows: number };
+}
+
+export const DEFAULTS = {
+  baseline: { batchSize: 32, epochs: 20, patience: 3, lr: 1e-3, dropout: 0.2, views: 3, labelSmoothing: 0 },
+  finetune: { batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1 },
+} as const;
+
+function checkPositiveInt(name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
+}
+
+function checkRate(name: string, v: number, min: number, maxExclusive: number): void {
+  if (!Number.isFinite(v) || v < min || v >= maxExclusive) throw new UserError(`${name} ${v} must be in [${min}, ${maxExclusive})`);
+}
+
+async function openManifest(path: string, skipVerify?: boolean): Promise<{ manifest: SplitManifest; sha256: string; path: string }> {
+  const { manifest, sha256 } = await readManifest(path);
+  if (!skipVerify) await verifyManifestFiles(manifest);
+  return { manifest, sha256, path: resolve(path) };
+}
+
+function refuseExistingOut(out: string): void {
+  if (existsSync(join(out, 'config.json')) || existsSync(join(out, 'model'))) {
+    log.info(`${out} exists and will be replaced when the new run completes`);
+  }
+}
+
+async function finishRun(
+  outDir: string,
+  model: tf.LayersModel,
+  config: RunConfig,
+  history: RunHistory,
+  metrics: EvalMetrics,
+): Promise<void> {
+  await writeDirAtomic(resolve(outDir), async (tmp) => {
+    await saveModel(model, join(tmp, 'model'));
+    await writeJsonAtomic(join(tmp, 'history.json'), history);
+    await writeJsonAtomic(join(tmp, 'metrics.json'), metrics);
+    await writeJsonAtomic(join(tmp, 'config.json'), config);
+  });
+}
+
+function testMetrics(model: tf.LayersModel, f: FeatureSet, classes: string[], manifestPath: string, sha256: string, runId: string, outDir: string): EvalMetrics {
+  const t = evaluateFeatures(model, f.test, f.shape, classes.length);
+  const m = computeMetrics(Array.from(f.test.labels), t.predictions, classes, { bootstrap: 1000, seed: 0 });
+  m.split = 'test';
+  m.manifest = { path: manifestPath, sha256 };
+  m.source = { kind: 'run', path: resolve(outDir), runId };
+  return m;
+}
+
+function augmentOf(): HyperParameters['augment'] {
+  return {
+    flipProbability: DEFAULT_AUGMENT.flipProbability,
+    maxRotationDeg: DEFAULT_AUGMENT.maxRotationDeg,
+    zoomRange: [DEFAULT_AUGMENT.zoomRange[0], DEFAULT_AUGMENT.zoomRange[1]],
+    brightness: DEFAULT_AUGMENT.brightness,
+  };
+}
+
+/** Frozen-backbone baseline: caches pooled features, trains dropout + dense on them. */
+export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
+  const d = DEFAULTS.baseline;
+  const inputSize = o.inputSize ?? 224;
+  checkInputSize(inputSize);
+  const resize = o.resize ?? 'squash';
+  if (!RESIZE_POLICIES.includes(resize)) throw new UserError(`--resize ${resize} is unknown; use ${RESIZE_POLICIES.join(' or ')}`);
+  const hyperIn = {
+    batchSize: o.batchSize ?? d.batchSize,
+    epochs: o.epochs ?? d.epochs,
+    patience: o.patience ?? d.patience,
+    lr: o.lr ?? d.lr,
+    dropout: o.dropout ?? d.dropout,
+    views: o.views ?? d.views,
+    seed: o.seed ?? 1,
+    labelSmoothing: o.labelSmoothing ?? d.labelSmoothing,
+  };
+  checkPositiveInt('--batch-size', hyperIn.batchSize, 1, 4096);
+  checkPositiveInt('--epochs', hyperIn.epochs, 1, 10000);
+  checkPositiveInt('--patience', hyperIn.patience, 1, 10000);
+  checkPositiveInt('--views', hyperIn.views, 1, 64);
+  checkPositiveInt('--seed', hyperIn.seed, 0, 2 ** 31 - 1);
+  checkRate('--dropout', hyperIn.dropout, 0, 1);
+  checkRate('--label-smoothing', hyperIn.labelSmoothing, 0, 1);
+  if (!(hyperIn.lr > 0 && hyperIn.lr < 1)) throw new UserError(`--lr ${hyperIn.lr} must be in (0, 1)`);
+  refuseExistingOut(o.out);
+
+  const timings: Record<string, number> = {};
+  const t0 = Date.now();
+  const man = await openManifest(o.manifest, o.skipVerify);
+  const backend = await initBackend({ threads: o.threads });
+  const backbone = o.loadedBackbone ?? (await loadBackbone(o.backbone));
+  log.info(`backend ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'}); backbone ${describeBackbone(backbone)}`);
+  const model = buildMobileNetV2({ inputSize, numClasses: man.manifest.classes.length, dropout: hyperIn.dropout });
+  applyWeights(model, backbone.weights, backbone.source);
+  seedHead(model, hyperIn.seed);
+  timings.load = (Date.now() - t0) / 1000;
+
+  const boundary = POOL_LAYER;
+  const extractor = truncateAt(model, boundary);
+  const hyper: HyperParameters = {
+    batchSize: hyperIn.batchSize,
+    epochs: hyperIn.epochs,
+    patience: hyperIn.patience,
+    learningRate: hyperIn.lr,
+    optimizer: 'adam',
+    loss: 'sparse_categorical_crossentropy',
+    labelSmoothing: hyperIn.labelSmoothing,
+    dropout: hyperIn.dropout,
+    views: hyperIn.views,
+    seed: hyperIn.seed,
+    augment: augmentOf(),
+    unfreezeFrom: 'predictions',
+    boundary,
+  };
+  const cpuF = cpuSeconds();
+  const features = await getFeatures(
+    extractor,
+    man.manifest,
+    {
+      version: 1,
+      manifestSha256: man.sha256,
+      inputSize,
+      resize,
+      floatScaling: backbone.floatScaling,
+      augmentSeed: hyper.seed,
+      views: hyper.views,
+      augment: hyper.augment,
+      frozenSha256: frozenWeightsHash(model, boundary),
+      boundary,
+    },
+    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: 'features (frozen backbone)' },
+  );
+  timings.features = features.seconds;
+  timings.featuresCpu = cpuSeconds() - cpuF;
+
+  const t1 = Date.now();
+  const cpuT = cpuSeconds();
+  const head = tailFrom(model, boundary);
+  const history = await fitOnFeatures(head, features.train, features.val, features.shape, {
+    epochs: hyper.epochs,
+    batchSize: hyper.batchSize,
+    learningRate: hyper.learningRate,
+    patience: hyper.patience,
+    seed: hyper.seed,
+    labelSmoothing: hyper.labelSmoothing,
+    numClasses: man.manifest.classes.length,
+    label: 'train',
+    stage: 'baseline',
+  });
+  timings.train = (Date.now() - t1) / 1000;
+  timings.trainCpu = cpuSeconds() - cpuT;
+
+  const runId = runIdOf(o.out);
+  const metrics = testMetrics(head, features, man.manifest.classes, man.path, man.sha256, runId, o.out);
+  const config: RunConfig = {
+    schema: RUN_SCHEMA,
+    runId,
+    stage: 'baseline',
+    createdAt: new Date().toISOString(),
+    classes: man.manifest.classes.slice(),
+    manifest: { path: man.path, sha256: man.sha256 },
+    backbone: {
+      kind: backbone.kind,
+      source: backbone.source,
+      sha256: backbone.sha256,
+      ...(backbone.fallback ? { fallback: true as const } : {}),
+    },
+    inputSize,
+    resize,
+    floatScaling: backbone.floatScaling,
+    hyper,
+    backend: backendInfo(backend),
+    bestEpoch: history.bestEpoch,
+    timings,
+  };
+  timings.total = (Date.now() - t0) / 1000;
+  await finishRun(o.out, model, config, history, metrics);
+  log.info(`train: best epoch ${history.bestEpoch}, test accuracy ${(metrics.accuracy * 100).toFixed(1)}% → ${o.out}`);
+  model.dispose();
+  return { outDir: resolve(o.out), config, history, metrics, features: { fromCache: features.fromCache, seconds: features.seconds, dir: features.dir, rows: featureRows(features) } };
+}
+
+/** Glorot-uniform head initialisation from `seed`, so the same settings give the same run. */
+function seedHead(model: tf.LayersModel, seed: number): void {
+  const layer = model.getLayer('predictions');
+  const [kernel, bias] = layer.getWeights();
+  const [fanIn, fanOut] = kernel.shape;
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  const rng = createRng(seed ^ 0x6ead);
+  const values = Float32Array.from({ length: fanIn * fanOut }, () => (rng() * 2 - 1) * limit);
+  const k = tf.tensor2d(values, [fanIn, fanOut]);
+  const b = tf.zerosLike(bias);
+  layer.setWeights([k, b]);
+  k.dispose();
+  b.dispose();
+}
+
+/** Process CPU seconds (all threads): on a shared machine, throughput per CPU second is the stable figure. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function featureRows(f: FeatureSet): number {
+  return f.train.items * f.train.views + f.val.items + f.test.items;
+}
+
+function backendInfo(b: BackendInfo): { name: string; threads: number } {
+  return { name: b.name, threads: b.threads };
+}
+
+/** Fine-tunes a run's tail from `unfreezeFrom` on (BN is folded: frozen statistics, see mobilenetv2.ts). */
+export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
+  const d = DEFAULTS.finetune;
+  const t0 = Date.now();
+  const timings: Record<string, number> = {};
+  const backend = await initBackend({ threads: o.threads });
+  const { config: parent, model } = await loadRun(o.from);
+  const man = await openManifest(o.manifest ?? parent.manifest.path, o.skipVerify);
+  const same = parent.classes.length === man.manifest.classes.length && parent.classes.every((c, i) => c === man.manifest.classes[i]);
+  if (!same) {
+    throw new UserError(
+      `${o.from} was trained on classes [${parent.classes.join(', ')}] but ${man.path} has [${man.manifest.classes.join(', ')}]; ` +
+        'fine-tune with the manifest the run was trained on, or train a new baseline',
+    );
+  }
+  if (man.sha256 !== parent.manifest.sha256) {
+    log.warn(`${man.path} differs from the manifest ${o.from} was trained on (${parent.manifest.path}); its test figures are not comparable`);
+  }
+  const unfreezeFrom = o.unfreezeFrom ?? d.unfreezeFrom;
+  const boundary = boundaryBefore(model, unfreezeFrom);
+  const hyper: HyperParameters = {
+    batchSize: o.batchSize ?? d.batchSize,
+    epochs: o.epochs ?? d.epochs,
+    patience: o.patience ?? d.patience,
+    learningRate: o.lr ?? d.lr,
+    optimizer: 'adam',
+    loss: 'sparse_categorical_crossentropy',
+    labelSmoothing: o.labelSmoothing ?? d.labelSmoothing,
+    dropout: parent.hyper.dropout,
+    views: o.views ?? d.views,
+    seed: o.seed ?? parent.hyper.seed,
+    augment: augmentOf(),
+    unfreezeFrom,
+    boundary,
+  };
+  checkPositiveInt('--batch-size', hyper.batchSize, 1, 4096);
+  checkPositiveInt('--epochs', hyper.epochs, 1, 10000);
+  checkPositiveInt('--patience', hyper.patience, 1, 10000);
+  checkPositiveInt('--views', hyper.views, 1, 64);
+  checkRate('--label-smoothing', hyper.labelSmoothing, 0, 1);
+  if (!(hyper.learningRate > 0 && hyper.learningRate < 1)) throw new UserError(`--lr ${hyper.learningRate} must be in (0, 1)`);
+  refuseExistingOut(o.out);
+  log.info(`backend ${backend.name}; fine-tuning ${o.from} from ${unfreezeFrom} on (cached activations of ${boundary})`);
+  timings.load = (Date.now() - t0) / 1000;
+
+  const extractor = truncateAt(model, boundary);
+  const cpuF = cpuSeconds();
+  const features = await getFeatures(
+    extractor,
+    man.manifest,
+    {
+      version: 1,
+      manifestSha256: man.sha256,
+      inputSize: parent.inputSize,
+      resize: parent.resize,
+      floatScaling: parent.floatScaling,
+      augmentSeed: hyper.seed,
+      views: hyper.views,
+      augment: hyper.augment,
+      frozenSha256: frozenWeightsHash(model, boundary),
+      boundary,
+    },
+    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${boundary})` },
+  );
+  timings.features = features.seconds;
+  timings.featuresCpu = cpuSeconds() - cpuF;
+
+  const t1 = Date.now();
+  const cpuT = cpuSeconds();
+  const tail = tailFrom(model, boundary);
+  const history = await fitOnFeatures(tail, features.train, features.val, features.shape, {
+    epochs: hyper.epochs,
+    batchSize: hyper.batchSize,
+    learningRate: hyper.learningRate,
+    patience: hyper.patience,
+    seed: hyper.seed,
+    labelSmoothing: hyper.labelSmoothing,
+    numClasses: parent.classes.length,
+    label: 'finetune',
+    stage: 'finetune',
+  });
+  timings.train = (Date.now() - t1) / 1000;
+  timings.trainCpu = cpuSeconds() - cpuT;
+
+  const runId = runIdOf(o.out);
+  const metrics = testMetrics(tail, features, parent.classes, man.path, man.sha256, runId, o.out);
+  const config: RunConfig = {
+    ...parent,
+    runId,
+    stage: 'finetune',
+    createdAt: new Date().toISOString(),
+    manifest: { path: man.path, sha256: man.sha256 },
+    hyper,
+    parent: { path: resolve(o.from), runId: parent.runId },
+    backend: backendInfo(backend),
+    bestEpoch: history.bestEpoch,
+    timings,
+  };
+  timings.total = (Date.now() - t0) / 1000;
+  await finishRun(o.out, model, config, history, metrics);
+  log.info(`finetune: best epoch ${history.bestEpoch}, test accuracy ${(metrics.accuracy * 100).toFixed(1)}% → ${o.out}`);
+  model.dispose();
+  return { outDir: resolve(o.out), config, history, metrics, features: { fromCache: features.fromCache, seconds: features.seconds, dir: features.dir, rows: featureRows(features) } };
+}
