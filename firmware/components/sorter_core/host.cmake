@@ -7,10 +7,11 @@ set(SORTER_CORE_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(SORTER_CORE_SOURCES
   ${SORTER_CORE_DIR}/src/checksum.cc
   ${SORTER_CORE_DIR}/src/decision.cc
+  ${SORTER_CORE_DIR}/src/labels.cc
   ${SORTER_CORE_DIR}/src/model_partition.cc
   ${SORTER_CORE_DIR}/src/pipeline.cc
   ${SORTER_CORE_DIR}/src/preprocess.cc)
-set(SORTER_CORE_TESTS preprocess decision model_partition checksum pipeline)
+set(SORTER_CORE_TESTS preprocess decision model_partition checksum pipeline labels)
 
 add_library(sorter_core STATIC ${SORTER_CORE_SOURCES})
 target_include_directories(sorter_core PUBLIC ${SORTER_CORE_DIR}/include)
