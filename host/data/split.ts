@@ -190,14 +190,15 @@ interface Decoded {
 
 const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
 
-async function decodeOne(
-  root: string,
-  rel: string,
-  bits: PhashBits,
-): Promise<
+export type Fingerprint =
   | { ok: true; sha256: string; fileSha256: string; phash: Uint8Array; thumb: Uint8Array; width: number; height: number }
-  | { ok: false; reason: string }
-> {
+  | { ok: false; reason: string };
+
+/**
+ * Reads and decodes one file (EXIF orientation applied, alpha on white, sRGB) and returns what the
+ * split needs: pixel and file SHA-256, dHash, confirmation thumbnail, size — or why it was skipped.
+ */
+export async function fingerprintImage(root: string, rel: string, bits: PhashBits): Promise<Fingerprint> {
   let bytes: Buffer;
   try {
     bytes = await readFile(join(root, ...rel.split('/')));
@@ -334,12 +335,12 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitResult> {
   const dropped: DroppedFile[] = [];
   const decoded: Decoded[] = [];
   const bar = opts.progress === false || files.length === 0 ? null : progressBar('decode', files.length);
-  const results = new Array<Awaited<ReturnType<typeof decodeOne>>>(files.length);
+  const results = new Array<Fingerprint>(files.length);
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
-      results[i] = await decodeOne(root, files[i]!.path, phashBits);
+      results[i] = await fingerprintImage(root, files[i]!.path, phashBits);
       bar?.tick();
     }
   };
