@@ -391,12 +391,15 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
   if (todo.length) {
     const bar = progressBar(`hil ${o.split}`, todo.length);
     let queue = [...todo];
-    const t0 = Date.now();
+    // Streaming time starts once the first device answered HELLO: simulator start-up and model load
+    // are not link time. Reconnections during the run count.
+    let t0 = 0;
     try {
       while (queue.length && session.images < wantNew) {
         if (!conn) {
           conn = await connect(o, modelSha);
           lastInfo = conn.info;
+          if (!t0) t0 = Date.now();
           if (conn.info.width !== size || conn.info.height !== size || conn.info.channels !== 3) {
             throw new UserError(`${conn.client.description}: device input is ${conn.info.width}x${conn.info.height}x${conn.info.channels}, the model's is ${size}x${size}x3`);
           }
@@ -456,7 +459,7 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
         await conn.close().catch(() => {});
         conn = null;
       }
-      session.ms = Date.now() - t0;
+      session.ms = t0 ? Date.now() - t0 : 0;
       if (session.images) {
         journal.append({
           kind: 'session',

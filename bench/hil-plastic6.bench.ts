@@ -1,0 +1,150 @@
+// HIL acceptance figures on the quantized plastic6 model, with sorter-sim standing in for the board:
+//  - simulator vs LiteRT (desktop int8): top-1 agreement (target ≥ 99.5 %) and share of output values
+//    within ±1 LSB (target ≥ 99 %), for both requantization roundings;
+//  - simulator vs itself across runs (the pty "device" run against a separate stdio run): bit-exact;
+//  - with the simulator throttled to 921,600 baud: images/s as a share of the link's byte rate
+//    (target ≥ 90 %).
+// Model: $PLASTISORT_HIL_MODEL + $PLASTISORT_HIL_MANIFEST, else the pipeline's out/plastic6/model/
+// plastisort.tflite + out/plastic6/split.json. When neither exists it builds a STAND-IN (said so in the
+// results): MobileNetV2 224 with the ImageNet backbone from ../shared and an untrained 6-class head,
+// quantized by host/quantize on 16 plastic6 photos, over a manifest of every 8th plastic6 photo.
+//   npm run bench -- hil-plastic6            (PLASTISORT_BENCH_THROUGHPUT_IMAGES=12 by default)
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { lsbStats, runHil, type HilReport } from '../host/serial/hil.ts';
+import { writeJsonAtomic } from '../host/util/atomic.ts';
+import { loadImageRgb } from '../host/data/images.ts';
+import type { ManifestItem, SplitManifest } from '../host/data/manifest.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const cache = join(root, '.cache', 'bench-hil');
+const DATA = '/work/shared/datasets/plastic6/images';
+const BACKBONE = '/work/shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs';
+const BAUD = 921_600;
+const throughputImages = Number(process.env.PLASTISORT_BENCH_THROUGHPUT_IMAGES ?? 12);
+
+async function standIn(): Promise<{ model: string; manifest: string; note: string }> {
+  const model = join(cache, 'standin-plastic6.tflite');
+  const manifest = join(cache, 'standin-split.json');
+  const note =
+    'STAND-IN model: no quantized plastic6 model was found (set PLASTISORT_HIL_MODEL/PLASTISORT_HIL_MANIFEST or run plastisort pipeline --data ' +
+    DATA.replace(/\/images$/, '') +
+    ' --out out/plastic6). Used MobileNetV2 1.0/224 with ImageNet backbone weights and an untrained 6-class head, full-int8 quantized by host/quantize (minmax, 16 calibration photos); accuracy is meaningless, the agreement and link figures are what this measures.';
+  if (existsSync(model) && existsSync(manifest)) return { model, manifest, note };
+  if (!existsSync(DATA) || !existsSync(BACKBONE)) throw new Error(`bench hil-plastic6: ${DATA} or ${BACKBONE} missing; cannot build a stand-in model`);
+  await mkdir(cache, { recursive: true });
+  const classes = readdirSync(DATA).filter((c) => !c.startsWith('.')).sort();
+  const items: ManifestItem[] = [];
+  const calib: string[] = [];
+  const counts: SplitManifest['counts'] = {};
+  for (const [label, cls] of classes.entries()) {
+    const files = readdirSync(join(DATA, cls)).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+    counts[cls] = { train: 0, val: 0, test: 0 };
+    files.forEach((f, k) => {
+      if (k % 8 === 3 && calib.length < 16 * (label + 1) / classes.length + 1) calib.push(join(DATA, cls, f));
+      if (k % 8 !== 0) return;
+      const h = createHash('sha256').update(`${cls}/${f}`).digest('hex');
+      items.push({ path: `${cls}/${f}`, sha256: h, fileSha256: h, phash: '00', width: 1, height: 1, class: cls, label, split: 'test', source: '', group: items.length });
+      counts[cls]!.test++;
+    });
+  }
+  const m: SplitManifest = { schema: 'plastisort.split-manifest/1', root: DATA, classes, seed: 0, ratios: { train: 0, val: 0, test: 100 }, dedup: { phashBits: 64, maxHamming: 0 }, items, counts, dropped: [], conflicts: [], duplicateGroups: 0 };
+  await writeFile(manifest, JSON.stringify(m));
+  const tf = await import('@tensorflow/tfjs');
+  const { initBackend } = await import('../host/train/backend.ts');
+  const { loadBackbone } = await import('../host/train/backbones.ts');
+  const { buildMobileNetV2, applyWeights } = await import('../host/train/mobilenetv2.ts');
+  const { quantizeModel } = await import('../host/quantize/quantize.ts');
+  await initBackend();
+  tf.randomUniform([1]).dispose();
+  const backbone = await loadBackbone(BACKBONE);
+  const net = buildMobileNetV2({ inputSize: 224, numClasses: classes.length, dropout: 0 });
+  applyWeights(net, backbone.weights, BACKBONE);
+  const calibration = await Promise.all(calib.slice(0, 16).map((p) => loadImageRgb(p, 224, 'squash')));
+  console.error(`bench: quantizing the stand-in model on ${calibration.length} photos`);
+  const q = await quantizeModel(net, { classes, inputSize: 224, floatScaling: backbone.floatScaling, resize: 'squash' }, calibration, { method: 'minmax', measureInputOffset: false });
+  await writeFile(model, q.tflite);
+  return { model, manifest, note };
+}
+
+function pick(): { model: string; manifest: string; note: string } | null {
+  const envModel = process.env.PLASTISORT_HIL_MODEL;
+  const envManifest = process.env.PLASTISORT_HIL_MANIFEST;
+  if (envModel && envManifest) return { model: resolve(envModel), manifest: resolve(envManifest), note: 'model and manifest from PLASTISORT_HIL_MODEL / PLASTISORT_HIL_MANIFEST' };
+  const model = join(root, 'out/plastic6/model/plastisort.tflite');
+  const manifest = join(root, 'out/plastic6/split.json');
+  if (existsSync(model) && existsSync(manifest)) return { model, manifest, note: 'the pipeline\'s plastic6 model (out/plastic6)' };
+  return null;
+}
+
+const chosen = pick() ?? (await standIn());
+console.error(`bench: ${chosen.note}`);
+const base = { model: chosen.model, manifest: chosen.manifest, split: 'test' as const, sim: true, dump: 0, window: 2, timeoutMs: 120_000, retries: 1 };
+
+// 1. Accuracy agreement, unthrottled, fresh journal.
+const accOut = join(cache, 'accuracy');
+rmSync(accOut, { recursive: true, force: true });
+const t0 = Date.now();
+const acc = await runHil({ ...base, baud: 0, out: accOut, references: true });
+const accSeconds = (Date.now() - t0) / 1000;
+const r: HilReport = acc.report;
+
+// 2. Throughput at 921,600 baud on the first images of the split (device phase only).
+const tpOut = join(cache, 'throughput');
+rmSync(tpOut, { recursive: true, force: true });
+const tp = await runHil({ ...base, baud: BAUD, out: tpOut, references: false, limit: throughputImages });
+const t = tp.report.timing;
+
+// vsLitert is for the pty simulator (double rounding); single-rounding vs LiteRT comes from the journal.
+const entries = readFileSync(join(accOut, 'journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kind: string; i: number; scores: number[] });
+const byKind = (k: string) => {
+  const m = new Map<number, number[]>();
+  for (const e of entries) if (e.kind === k) m.set(e.i, e.scores);
+  return [...m.keys()].sort((a, b) => a - b).map((i) => m.get(i)!);
+};
+const lite = byKind('litert');
+const vsLite = { double: lsbStats(byKind('sim-double'), lite), single: lsbStats(byKind('sim-single'), lite) };
+const best = vsLite.double.within1 >= vsLite.single.within1 ? 'double' : 'single';
+
+const figures = {
+  benchmark: 'hil-plastic6',
+  command: 'npm run bench -- hil-plastic6',
+  date: new Date().toISOString(),
+  cpus: cpus().length,
+  model: { path: chosen.model, sha256: r.model.sha256, note: chosen.note },
+  images: r.n,
+  simulatorVsLitert: {
+    double: { top1Agreement: vsLite.double.top1, within1Lsb: vsLite.double.within1, bitExactImages: vsLite.double.exactImages, maxAbsLsb: vsLite.double.maxAbs },
+    single: { top1Agreement: vsLite.single.top1, within1Lsb: vsLite.single.within1, bitExactImages: vsLite.single.exactImages, maxAbsLsb: vsLite.single.maxAbs },
+    closestRounding: best,
+    targets: { top1Agreement: 0.995, within1Lsb: 0.99 },
+    met: vsLite[best].top1 >= 0.995 && vsLite[best].within1 >= 0.99,
+  },
+  simulatorVsItself: {
+    comparison: 'sorter-sim on a pty (double rounding) vs a separate sorter-sim --stdio run (double rounding)',
+    bitExactImages: r.vsSimulator?.double?.exactImages ?? null,
+    images: r.n,
+    bitExact: r.vsSimulator?.double?.exactImages === r.n,
+  },
+  deviceAccuracy: r.metrics.device.accuracy,
+  litertAccuracy: r.metrics.litert?.accuracy ?? null,
+  invokeMsMean: r.timing.invokeUsMean / 1000,
+  invokeMsP95: r.timing.invokeUsP95 / 1000,
+  accuracyRunSeconds: accSeconds,
+  throughput: {
+    baud: BAUD,
+    linkBytesPerSecond: BAUD / 10,
+    images: t.images,
+    seconds: t.seconds,
+    imagesPerSecond: t.imagesPerSecond,
+    wireBytesPerImage: t.wireBytesPerImage,
+    shareOfLinkRate: t.linkUtilisation,
+    target: 0.9,
+    met: (t.linkUtilisation ?? 0) >= 0.9,
+  },
+};
+await writeJsonAtomic(join(root, 'bench', 'results', 'hil-plastic6.json'), figures);
+console.log(JSON.stringify(figures, null, 2));
