@@ -2,6 +2,7 @@ import { UserError } from '../util/errors.ts';
 import { planArena, tensorBytes } from './arena.ts';
 import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
 import { getPlastisortMetadata, readTflite } from './reader.ts';
+import { validateTfliteModel } from './validate.ts';
 import { readFile } from 'node:fs/promises';
 
 /** What a firmware engineer needs to know about a `.tflite` before flashing it. */
@@ -23,6 +24,8 @@ export interface InspectReport {
   /** Greedy arena plan of the activations (see arena.ts); TFLM needs some KB more for bookkeeping. */
   arena: { peakBytes: number; activationBytesTotal: number };
   metadataKeys: string[];
+  /** Structural problems found by validate.ts (buffer sizes, op shapes); empty for a sound model. */
+  problems: string[];
   plastisort?: PlastisortMetadata;
   /** Set when the `plastisort` metadata entry exists but cannot be read. */
   plastisortError?: string;
@@ -86,6 +89,7 @@ export function inspectModel(model: TfliteModel, fileBytes: number): InspectRepo
     weightBytes: { total, byType },
     arena: { peakBytes: plan.peakBytes, activationBytesTotal: plan.tensors.reduce((a, t) => a + t.bytes, 0) },
     metadataKeys: Object.keys(model.metadata),
+    problems: validateTfliteModel(model),
   };
   try {
     const meta = getPlastisortMetadata(model);
@@ -161,6 +165,12 @@ export function formatInspectReport(r: InspectReport): string {
     );
   }
   if (r.plastisortError) lines.push(`plastisort metadata unreadable: ${r.plastisortError}`);
+  if (r.problems.length) {
+    lines.push(`problems (${r.problems.length}):`);
+    for (const p of r.problems) lines.push(`  ${p}`);
+  } else {
+    lines.push('problems: none found (buffer sizes, quantization counts, op shapes)');
+  }
   lines.push('all tensors (index, type, shape, constant size, name, quantization):');
   for (const t of r.tensors) lines.push(tensorLine(t));
   return lines.join('\n') + '\n';

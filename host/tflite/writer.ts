@@ -9,6 +9,7 @@ import {
   type TfliteModel,
 } from './model.ts';
 import * as S from './schema.ts';
+import { validateTfliteModel } from './validate.ts';
 
 /**
  * Serialises a TfliteModel into a `.tflite` flatbuffer (schema version 3, file identifier "TFL3").
@@ -189,6 +190,10 @@ function validateForWrite(model: TfliteModel): void {
   });
   for (const name of Object.keys(model.metadata)) {
     if (!name) fail('a metadata entry has an empty name');
+  }
+  const problems = validateTfliteModel(model);
+  if (problems.length > 0) {
+    fail(problems[0]! + (problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''));
   }
 }
 

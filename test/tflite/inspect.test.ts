@@ -109,6 +109,7 @@ describe('inspect', () => {
     expect(r.outputs[0]!.quantization).toEqual({ scale: [Math.fround(1 / 256)], zeroPoint: [-128] });
     expect(r.plastisort?.labels).toEqual(['a', 'b', 'c', 'd', 'e']);
     expect(r.metadataKeys).toContain('plastisort');
+    expect(r.problems).toEqual([]);
     // Input 192 B and conv output 64 B are live together at op 0 (the 16-aligned offsets add nothing here).
     expect(r.arena.peakBytes).toBeGreaterThanOrEqual(192 + 64);
 

@@ -76,6 +76,7 @@ describe.skipIf(!present)('official ImageNet MobileNetV2 .tflite files', () => {
       expect(r.arena.peakBytes).toBeGreaterThanOrEqual(112 * 112 * (96 + 16));
       expect(r.arena.peakBytes).toBeLessThan(r.arena.activationBytesTotal);
       expectValidArena(planArena(model));
+      expect(r.problems).toEqual([]);
     }
   });
 
