@@ -26,6 +26,8 @@ export interface GeneratedFile {
 
 export interface ArenaEstimate {
   plannedBytes: number;
+  /** Every activation in its own space (TFLM's preserve_all_tensors, which the DUMP command needs). */
+  preserveAllBytes: number;
   marginBytes: number;
   totalBytes: number;
   /** The parts of the margin, for the header comment and docs. */
@@ -68,7 +70,9 @@ export const ARENA_MARGIN = {
 } as const;
 
 function estimateArena(model: TfliteModel): ArenaEstimate {
-  const plannedBytes = planArena(model).peakBytes;
+  const plan = planArena(model);
+  const plannedBytes = plan.peakBytes;
+  const allActivations = plan.tensors.reduce((n, t) => n + alignUp(t.bytes), 0);
   let channels = 0;
   let scratch = 0;
   for (const op of model.operators) {
@@ -93,7 +97,13 @@ function estimateArena(model: TfliteModel): ArenaEstimate {
     scratch: alignUp(scratch),
   };
   const marginBytes = alignUp(parts.fixed + parts.perTensor + parts.perOperator + parts.perChannelQuant + parts.scratch);
-  return { plannedBytes, marginBytes, totalBytes: alignUp(plannedBytes) + marginBytes, parts };
+  return {
+    plannedBytes,
+    preserveAllBytes: allActivations + marginBytes,
+    marginBytes,
+    totalBytes: alignUp(plannedBytes) + marginBytes,
+    parts,
+  };
 }
 
 function perTensorQuant(t: Tensor, role: string, source: string): { scale: number; zeroPoint: number } {
@@ -224,7 +234,9 @@ function modelInfoH(s: ModelSummary): string {
     '// The device logs the arena it really used after AllocateTensors().\n' +
     `constexpr size_t kArenaPlannedBytes = ${a.plannedBytes};\n` +
     `constexpr size_t kArenaMarginBytes = ${a.marginBytes};\n` +
-    `constexpr size_t kArenaBytes = ${a.totalBytes};\n\n` +
+    `constexpr size_t kArenaBytes = ${a.totalBytes};\n` +
+    '// With every intermediate tensor kept (TFLM preserve_all_tensors, for the protocol\'s DUMP).\n' +
+    `constexpr size_t kArenaPreserveAllBytes = ${a.preserveAllBytes};\n\n` +
     '}  // namespace plastisort_model\n'
   );
 }

@@ -119,6 +119,7 @@ describe('plastisort export', () => {
     expect(num('kArenaBytes')).toBe(num('kArenaPlannedBytes') + num('kArenaMarginBytes'));
     expect(num('kArenaMarginBytes')).toBeGreaterThanOrEqual(16 * 1024);
     expect(num('kArenaBytes') % 16).toBe(0);
+    expect(num('kArenaPreserveAllBytes')).toBeGreaterThanOrEqual(num('kArenaBytes'));
   });
 
   it('op_resolver.h adds exactly the model\'s ops, in first-use order', () => {

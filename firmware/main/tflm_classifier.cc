@@ -1,0 +1,198 @@
+#include "tflm_classifier.h"
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "esp_heap_caps.h"
+#include "esp_log.h"
+#include "esp_timer.h"
+#include "sorter/labels.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+#include "tensorflow/lite/schema/schema_utils.h"
+
+static const char* TAG = "tflm";
+
+TflmClassifier::TflmClassifier() {
+  resolver_ok_ = plastisort_model::RegisterModelOps(resolver_) == kTfLiteOk;
+}
+
+TflmClassifier::~TflmClassifier() { unload(); }
+
+void TflmClassifier::unload() {
+  if (interpreter_ != nullptr) {
+    interpreter_->~MicroInterpreter();
+    heap_caps_free(interpreter_);
+    interpreter_ = nullptr;
+  }
+  if (arena_ != nullptr) {
+    heap_caps_free(arena_);
+    arena_ = nullptr;
+  }
+  arena_size_ = 0;
+}
+
+bool TflmClassifier::check_ops() {
+  // The resolver was generated for the built-in model. A model from the partition may use other
+  // ops: name the first missing one instead of failing deep inside AllocateTensors().
+  const auto* codes = model_->operator_codes();
+  if (codes == nullptr) return true;
+  for (size_t i = 0; i < codes->size(); ++i) {
+    const tflite::BuiltinOperator op = tflite::GetBuiltinCode(codes->Get(i));
+    if (op == tflite::BuiltinOperator_CUSTOM || resolver_.FindOp(op) == nullptr) {
+      std::snprintf(error_, sizeof error_,
+                    "model uses op %s, which this firmware's resolver (made for the built-in model) lacks; "
+                    "rebuild the firmware with this model as models/default.tflite",
+                    tflite::EnumNameBuiltinOperator(op));
+      return false;
+    }
+  }
+  return true;
+}
+
+bool TflmClassifier::try_allocate(size_t arena_bytes, bool preserve_all_tensors) {
+  arena_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, arena_bytes, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT));
+  if (arena_ == nullptr) {
+    std::snprintf(error_, sizeof error_, "cannot allocate a %u-byte tensor arena in PSRAM (largest free block %u)",
+                  static_cast<unsigned>(arena_bytes),
+                  static_cast<unsigned>(heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM)));
+    return false;
+  }
+  arena_size_ = arena_bytes;
+  void* mem = heap_caps_malloc(sizeof(tflite::MicroInterpreter), MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
+  if (mem == nullptr) {
+    std::snprintf(error_, sizeof error_, "no internal RAM for the interpreter");
+    unload();
+    return false;
+  }
+  interpreter_ = new (mem) tflite::MicroInterpreter(model_, resolver_, arena_, arena_bytes, nullptr, nullptr,
+                                                    preserve_all_tensors);
+  if (interpreter_->AllocateTensors() != kTfLiteOk) {
+    std::snprintf(error_, sizeof error_, "AllocateTensors() failed with a %u-byte arena (TFLM printed the shortfall above)",
+                  static_cast<unsigned>(arena_bytes));
+    unload();
+    return false;
+  }
+  return true;
+}
+
+bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
+                          bool preserve_all_tensors) {
+  unload();
+  desc_ = {};
+  if (!resolver_ok_) {
+    std::snprintf(error_, sizeof error_, "op resolver registration failed (op_resolver.h and kOpCount disagree)");
+    return false;
+  }
+  if (model_data == nullptr || model_len < 8 || std::memcmp(model_data + 4, "TFL3", 4) != 0) {
+    std::snprintf(error_, sizeof error_, "not a TFLite model");
+    return false;
+  }
+  model_ = tflite::GetModel(model_data);
+  if (model_->version() != TFLITE_SCHEMA_VERSION) {
+    std::snprintf(error_, sizeof error_, "model schema version %u, this TFLM reads %d",
+                  static_cast<unsigned>(model_->version()), TFLITE_SCHEMA_VERSION);
+    return false;
+  }
+  if (!check_ops()) return false;
+  model_data_ = model_data;
+  model_len_ = model_len;
+  preserve_all_ = preserve_all_tensors;
+
+  if (!try_allocate(arena_bytes, preserve_all_tensors)) {
+    char first_error[sizeof error_];
+    std::memcpy(first_error, error_, sizeof error_);
+    // Find out how much the model needs with all the PSRAM there is, then report it.
+    const size_t largest = heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM) & ~static_cast<size_t>(15);
+    if (largest > arena_bytes && try_allocate(largest, preserve_all_tensors)) {
+      ESP_LOGW(TAG, "%s; the model needs %u bytes: raise PLASTISORT_ARENA_EXTRA_KB by %u (running with %u bytes)",
+               first_error, static_cast<unsigned>(interpreter_->arena_used_bytes()),
+               static_cast<unsigned>((interpreter_->arena_used_bytes() - arena_bytes + 1023) / 1024),
+               static_cast<unsigned>(largest));
+    } else {
+      std::memcpy(error_, first_error, sizeof error_);
+      return false;
+    }
+  }
+
+  const TfLiteTensor* in = interpreter_->input(0);
+  const TfLiteTensor* out = interpreter_->output(0);
+  if (in == nullptr || out == nullptr || in->type != kTfLiteInt8 || out->type != kTfLiteInt8 || in->dims->size != 4 ||
+      in->dims->data[0] != 1 || in->dims->data[3] != 3) {
+    std::snprintf(error_, sizeof error_, "model input must be int8 [1,H,W,3] and output int8 scores");
+    unload();
+    return false;
+  }
+  desc_.input_height = static_cast<uint16_t>(in->dims->data[1]);
+  desc_.input_width = static_cast<uint16_t>(in->dims->data[2]);
+  desc_.input_channels = 3;
+  desc_.input_quant = sorter::QuantParams{in->params.scale, in->params.zero_point};
+  desc_.output_quant = sorter::QuantParams{out->params.scale, out->params.zero_point};
+  desc_.num_classes = static_cast<uint16_t>(out->dims->data[out->dims->size - 1]);
+  desc_.arena_used_bytes = static_cast<uint32_t>(interpreter_->arena_used_bytes());
+  std::memcpy(desc_.model_sha256, sha256, 32);
+  error_[0] = '\0';
+  ESP_LOGI(TAG, "interpreter ready: input %ux%ux3, %u classes, arena %u of %u bytes used", desc_.input_width,
+           desc_.input_height, desc_.num_classes, static_cast<unsigned>(desc_.arena_used_bytes),
+           static_cast<unsigned>(arena_size_));
+  return true;
+}
+
+sorter::Status TflmClassifier::classify(const int8_t* input, size_t input_len, int8_t* scores, size_t scores_len,
+                                        uint32_t* invoke_us) {
+  if (!ready()) return sorter::Status::kNotReady;
+  const size_t need = static_cast<size_t>(desc_.input_width) * desc_.input_height * desc_.input_channels;
+  if (input == nullptr || input_len != need || scores == nullptr || scores_len < desc_.num_classes) {
+    std::snprintf(error_, sizeof error_, "input of %u values, the model takes %u", static_cast<unsigned>(input_len),
+                  static_cast<unsigned>(need));
+    return sorter::Status::kBadInput;
+  }
+  std::memcpy(interpreter_->input(0)->data.int8, input, need);
+  const int64_t t0 = esp_timer_get_time();
+  const TfLiteStatus st = interpreter_->Invoke();
+  const int64_t t1 = esp_timer_get_time();
+  if (invoke_us != nullptr) *invoke_us = static_cast<uint32_t>(t1 - t0);
+  if (st != kTfLiteOk) {
+    std::snprintf(error_, sizeof error_, "Invoke() failed");
+    return sorter::Status::kInvokeFailed;
+  }
+  std::memcpy(scores, interpreter_->output(0)->data.int8, desc_.num_classes);
+  return sorter::Status::kOk;
+}
+
+size_t TflmClassifier::dump_tensor_count() const {
+  if (!ready() || !preserve_all_) return 0;
+  const auto* ops = model_->subgraphs()->Get(0)->operators();
+  return ops == nullptr ? 0 : ops->size();
+}
+
+sorter::Status TflmClassifier::dump_tensor(size_t index, const int8_t** data, size_t* len, const char** name) const {
+  if (index >= dump_tensor_count()) return sorter::Status::kNoSuchTensor;
+  const auto* subgraph = model_->subgraphs()->Get(0);
+  const auto* op = subgraph->operators()->Get(static_cast<flatbuffers::uoffset_t>(index));
+  if (op->outputs() == nullptr || op->outputs()->size() == 0) return sorter::Status::kNoSuchTensor;
+  const int tensor_index = op->outputs()->Get(0);
+  TfLiteEvalTensor* t = const_cast<tflite::MicroInterpreter*>(interpreter_)->GetTensor(tensor_index);
+  if (t == nullptr || t->type != kTfLiteInt8) return sorter::Status::kNoSuchTensor;
+  size_t n = 1;
+  for (int d = 0; d < t->dims->size; ++d) n *= static_cast<size_t>(t->dims->data[d]);
+  *data = t->data.int8;
+  *len = n;
+  const auto* fb_tensor = subgraph->tensors()->Get(static_cast<flatbuffers::uoffset_t>(tensor_index));
+  *name = (fb_tensor->name() != nullptr) ? fb_tensor->name()->c_str() : "";
+  return sorter::Status::kOk;
+}
+
+size_t TflmClassifier::model_labels(char* storage, size_t storage_len, const char** labels, size_t max_labels) const {
+  if (model_ == nullptr || model_->metadata() == nullptr || model_->buffers() == nullptr) return 0;
+  for (size_t i = 0; i < model_->metadata()->size(); ++i) {
+    const auto* entry = model_->metadata()->Get(static_cast<flatbuffers::uoffset_t>(i));
+    if (entry->name() == nullptr || std::strcmp(entry->name()->c_str(), "plastisort") != 0) continue;
+    if (entry->buffer() >= model_->buffers()->size()) return 0;
+    const auto* data = model_->buffers()->Get(entry->buffer())->data();
+    if (data == nullptr) return 0;
+    return sorter::parse_labels_json(reinterpret_cast<const char*>(data->data()), data->size(), storage, storage_len,
+                                     labels, max_labels);
+  }
+  return 0;
+}

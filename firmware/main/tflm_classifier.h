@@ -1,0 +1,52 @@
+// sorter::Classifier on TensorFlow Lite Micro (esp-tflite-micro, ESP-NN kernels), arena in PSRAM.
+// load() never aborts: on any problem the classifier stays not ready with the reason in last_error().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "op_resolver.h"
+#include "sorter/classifier.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+
+class TflmClassifier : public sorter::Classifier {
+ public:
+  TflmClassifier();
+  ~TflmClassifier() override;
+
+  // arena_bytes: the planned size; when AllocateTensors() fails with it, the largest free PSRAM
+  // block is tried once so the log can say how much the model really needs.
+  bool load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
+            bool preserve_all_tensors);
+  void unload();
+
+  bool ready() const override { return interpreter_ != nullptr; }
+  const char* last_error() const override { return error_; }
+  const sorter::ModelDescription& description() const override { return desc_; }
+  sorter::Status classify(const int8_t* input, size_t input_len, int8_t* scores, size_t scores_len,
+                          uint32_t* invoke_us) override;
+  size_t dump_tensor_count() const override;
+  sorter::Status dump_tensor(size_t index, const int8_t** data, size_t* len, const char** name) const override;
+
+  // Labels from the model's "plastisort" metadata (JSON); 0 when it has none.
+  size_t model_labels(char* storage, size_t storage_len, const char** labels, size_t max_labels) const;
+
+  const uint8_t* model_data() const { return model_data_; }
+  size_t model_len() const { return model_len_; }
+
+ private:
+  bool check_ops();
+  bool try_allocate(size_t arena_bytes, bool preserve_all_tensors);
+
+  plastisort_model::OpResolver resolver_;
+  bool resolver_ok_ = false;
+  const tflite::Model* model_ = nullptr;
+  const uint8_t* model_data_ = nullptr;
+  size_t model_len_ = 0;
+  uint8_t* arena_ = nullptr;
+  size_t arena_size_ = 0;
+  tflite::MicroInterpreter* interpreter_ = nullptr;
+  sorter::ModelDescription desc_ = {};
+  bool preserve_all_ = false;
+  char error_[192] = "no model loaded";
+};
