@@ -1,0 +1,61 @@
+# Int8 reference engine (host build). Included by firmware/host/CMakeLists.txt, which defines
+# PLASTISORT_WARNINGS and FW_COMPONENTS and enables ctest.
+set(INT8_ENGINE_DIR ${FW_COMPONENTS}/int8_engine)
+
+add_library(int8_engine STATIC
+  ${INT8_ENGINE_DIR}/src/engine.cc
+  ${INT8_ENGINE_DIR}/src/fixed_point.cc
+  ${INT8_ENGINE_DIR}/src/flatbuffer.cc
+  ${INT8_ENGINE_DIR}/src/kernels.cc
+  ${INT8_ENGINE_DIR}/src/model.cc
+  ${INT8_ENGINE_DIR}/src/sha256.cc)
+target_include_directories(int8_engine PUBLIC
+  ${INT8_ENGINE_DIR}/include
+  ${FW_COMPONENTS}/sorter_core/include)
+target_compile_options(int8_engine PRIVATE ${PLASTISORT_WARNINGS})
+# The kernels dominate simulator time; optimise them even in debug configurations.
+target_compile_options(int8_engine PRIVATE -O2)
+
+add_executable(int8-run ${INT8_ENGINE_DIR}/tools/int8_run.cc)
+target_link_libraries(int8-run PRIVATE int8_engine)
+target_compile_options(int8-run PRIVATE ${PLASTISORT_WARNINGS})
+set_target_properties(int8-run PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+
+add_executable(int8_engine_tests
+  ${INT8_ENGINE_DIR}/tests/engine_tests.cc
+  ${INT8_ENGINE_DIR}/tests/model_builder.cc)
+target_link_libraries(int8_engine_tests PRIVATE int8_engine)
+target_include_directories(int8_engine_tests PRIVATE ${INT8_ENGINE_DIR}/tests)
+target_compile_options(int8_engine_tests PRIVATE ${PLASTISORT_WARNINGS})
+set_target_properties(int8_engine_tests PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+foreach(group fixed_point sha256 kernels parser engine)
+  add_test(NAME int8_engine.${group} COMMAND int8_engine_tests ${group})
+endforeach()
+
+# The parser robustness test again under AddressSanitizer + UndefinedBehaviorSanitizer (GCC supports
+# both; no clang needed). The sources are compiled a second time with instrumentation.
+include(CheckCXXSourceCompiles)
+set(CMAKE_REQUIRED_FLAGS "-fsanitize=address,undefined")
+set(CMAKE_REQUIRED_LINK_OPTIONS "-fsanitize=address,undefined")
+check_cxx_source_compiles("int main() { return 0; }" INT8_ENGINE_HAVE_ASAN)
+unset(CMAKE_REQUIRED_FLAGS)
+unset(CMAKE_REQUIRED_LINK_OPTIONS)
+if(INT8_ENGINE_HAVE_ASAN)
+  add_executable(int8_engine_tests_asan
+    ${INT8_ENGINE_DIR}/tests/engine_tests.cc
+    ${INT8_ENGINE_DIR}/tests/model_builder.cc
+    ${INT8_ENGINE_DIR}/src/engine.cc
+    ${INT8_ENGINE_DIR}/src/fixed_point.cc
+    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
+    ${INT8_ENGINE_DIR}/src/kernels.cc
+    ${INT8_ENGINE_DIR}/src/model.cc
+    ${INT8_ENGINE_DIR}/src/sha256.cc)
+  target_include_directories(int8_engine_tests_asan PRIVATE
+    ${INT8_ENGINE_DIR}/include ${INT8_ENGINE_DIR}/tests ${FW_COMPONENTS}/sorter_core/include)
+  target_compile_options(int8_engine_tests_asan PRIVATE ${PLASTISORT_WARNINGS} -O1 -g
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(int8_engine_tests_asan PRIVATE -fsanitize=address,undefined)
+  set_target_properties(int8_engine_tests_asan PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+  add_test(NAME int8_engine.parser_asan COMMAND int8_engine_tests_asan parser)
+  add_test(NAME int8_engine.kernels_asan COMMAND int8_engine_tests_asan kernels)
+endif()

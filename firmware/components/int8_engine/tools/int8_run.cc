@@ -1,0 +1,127 @@
+// int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR] [--repeat N]
+// Runs one inference with the int8 reference engine on raw input bytes and writes the raw output.
+// --dump DIR writes every operator's output as DIR/NNN.bin plus DIR/index.json (order, names, sizes).
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "int8_engine/engine.h"
+
+namespace {
+
+bool read_file(const std::string& path, std::vector<uint8_t>* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return true;
+}
+
+bool write_file(const std::string& path, const uint8_t* data, size_t len) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) return false;
+  f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(len));
+  return static_cast<bool>(f);
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      o.push_back('\\');
+      o.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      o += buf;
+    } else {
+      o.push_back(c);
+    }
+  }
+  return o;
+}
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR]\n"
+               "  INPUT.bin holds the raw input tensor bytes (int8), OUTPUT.bin receives the raw output.\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> pos;
+  std::string rounding = "double", dump_dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--rounding" && i + 1 < argc) {
+      rounding = argv[++i];
+    } else if (a == "--dump" && i + 1 < argc) {
+      dump_dir = argv[++i];
+    } else if (a == "--help" || a == "-h") {
+      return usage();
+    } else if (a.rfind("--", 0) == 0) {
+      std::fprintf(stderr, "int8-run: unknown option %s\n", a.c_str());
+      return usage();
+    } else {
+      pos.push_back(a);
+    }
+  }
+  if (pos.size() != 3) return usage();
+  if (rounding != "single" && rounding != "double") {
+    std::fprintf(stderr, "int8-run: --rounding must be 'single' or 'double', got '%s'\n", rounding.c_str());
+    return 2;
+  }
+  std::vector<uint8_t> model, input;
+  if (!read_file(pos[0], &model)) {
+    std::fprintf(stderr, "int8-run: cannot read model %s\n", pos[0].c_str());
+    return 1;
+  }
+  if (!read_file(pos[1], &input)) {
+    std::fprintf(stderr, "int8-run: cannot read input %s\n", pos[1].c_str());
+    return 1;
+  }
+  int8_engine::EngineClassifier engine;
+  engine.set_rounding(rounding == "single" ? int8_engine::Rounding::kSingle : int8_engine::Rounding::kDouble);
+  if (!engine.load(model.data(), model.size())) {
+    std::fprintf(stderr, "int8-run: %s: %s\n", pos[0].c_str(), engine.last_error());
+    return 1;
+  }
+  if (engine.invoke(input.data(), input.size()) != sorter::Status::kOk) {
+    std::fprintf(stderr, "int8-run: %s: %s\n", pos[1].c_str(), engine.last_error());
+    return 1;
+  }
+  if (!write_file(pos[2], engine.output(), engine.output_bytes())) {
+    std::fprintf(stderr, "int8-run: cannot write %s\n", pos[2].c_str());
+    return 1;
+  }
+  if (!dump_dir.empty()) {
+    std::ostringstream index;
+    index << "[\n";
+    for (size_t i = 0; i < engine.dump_tensor_count(); ++i) {
+      const int8_t* data = nullptr;
+      size_t len = 0;
+      const char* name = nullptr;
+      engine.dump_tensor(i, &data, &len, &name);
+      char file[32];
+      std::snprintf(file, sizeof file, "%03zu.bin", i);
+      if (!write_file(dump_dir + "/" + file, reinterpret_cast<const uint8_t*>(data), len)) {
+        std::fprintf(stderr, "int8-run: cannot write %s/%s (does the directory exist?)\n", dump_dir.c_str(), file);
+        return 1;
+      }
+      index << "  {\"index\": " << i << ", \"name\": \"" << json_escape(name) << "\", \"file\": \"" << file
+            << "\", \"bytes\": " << len << "}" << (i + 1 < engine.dump_tensor_count() ? "," : "") << "\n";
+    }
+    index << "]\n";
+    const std::string s = index.str();
+    if (!write_file(dump_dir + "/index.json", reinterpret_cast<const uint8_t*>(s.data()), s.size())) {
+      std::fprintf(stderr, "int8-run: cannot write %s/index.json\n", dump_dir.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
