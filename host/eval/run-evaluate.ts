@@ -3,7 +3,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
 import { SPLITS, type SplitManifest, type SplitName } from '../data/manifest.ts';
 import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run.ts';
@@ -63,8 +63,15 @@ function findFloatRun(tflitePath: string, runId: string | undefined): string | u
   return candidates.find((c) => existsSync(join(c, 'config.json')));
 }
 
-async function loadManifestFor(manifestArg: string | undefined, config: RunConfig | undefined, target: string) {
-  const path = manifestArg ?? config?.manifest.path;
+/** Runs record the manifest path as given at training time: absolute, relative to that working directory, or to the run. */
+function recordedManifestPath(runDir: string | undefined, path: string): string {
+  if (isAbsolute(path) || existsSync(path) || !runDir) return path;
+  const fromRun = join(runDir, path);
+  return existsSync(fromRun) ? fromRun : path;
+}
+
+async function loadManifestFor(manifestArg: string | undefined, config: RunConfig | undefined, target: string, runDir: string | undefined) {
+  const path = manifestArg ?? (config ? recordedManifestPath(runDir, config.manifest.path) : undefined);
   if (!path) {
     throw new UserError(`${target}: no manifest recorded for this model; pass --manifest FILE (the split it was trained on)`);
   }
@@ -132,7 +139,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
   }
 
   try {
-    const m = await loadManifestFor(opts.manifest, config, target);
+    const m = await loadManifestFor(opts.manifest, config, target, tflite ? floatRun : target);
     const items = m.manifest.items.filter((it) => it.split === split);
     if (!opts.skipVerify) await verifyManifestFiles({ ...m.manifest, items });
     const result = await evaluatePredictor(predictor, m.manifest, split, {
