@@ -10,6 +10,9 @@ import { loadFlashPlan } from './images.ts';
 import { openSerialLink } from './link.ts';
 import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import type { ResetStrategy } from './rom-loader.ts';
+import type { BindingInterface } from '@serialport/bindings-interface';
+import { appImageVersion } from './app-image.ts';
+import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
 
 export interface FlashCommandOptions {
   port?: string;
@@ -19,10 +22,17 @@ export interface FlashCommandOptions {
   model?: string;
   modelOnly: boolean;
   reset?: ResetStrategy;
+  /** Ask the app for its firmware version and model hash after the reset (default true). */
+  verify?: boolean;
+  appBaud?: number;
+}
+
+export interface FlashCommandResult extends FlashResult {
+  identity?: FlashedIdentity;
 }
 
 /** Resolves the images, the port and the reset style, then flashes with a progress bar. */
-export async function runFlashCommand(opts: FlashCommandOptions): Promise<FlashResult> {
+export async function runFlashCommand(opts: FlashCommandOptions, binding?: BindingInterface): Promise<FlashCommandResult> {
   const flasherArgs = opts.bundle ? await verifyBundle(opts.bundle) : join(opts.build, 'flasher_args.json');
   if (!opts.bundle && !existsSync(flasherArgs)) {
     throw new UserError(
@@ -41,20 +51,21 @@ export async function runFlashCommand(opts: FlashCommandOptions): Promise<FlashR
 
   let portPath = opts.port;
   let reset: ResetStrategy = opts.reset ?? 'classic';
+  if (!portPath && binding) portPath = (await binding.list())[0]?.path;
   if (!portPath) {
     const chosen = choosePort(await listSerialPorts());
     portPath = chosen.path;
     reset = opts.reset ?? resetStrategyFor(chosen);
     log.info(`using ${portPath} (USB ${chosen.vendorId ?? '?'}:${chosen.productId ?? '?'})`);
   }
-  const link = await openSerialLink(portPath, 115200);
+  const link = await openSerialLink(portPath, 115200, binding);
   let bar: Progress | undefined;
   let done = 0;
   let lastRole = '';
   let lastWritten = 0;
   try {
     bar = progressBar('flash', total, 'B');
-    return await flashBoard({
+    const result: FlashCommandResult = await flashBoard({
       plan,
       link,
       baud: opts.baud,
@@ -72,6 +83,17 @@ export async function runFlashCommand(opts: FlashCommandOptions): Promise<FlashR
         lastWritten = written;
       },
     });
+    bar.stop();
+    bar = undefined;
+    if (opts.verify !== false) {
+      const app = images.find((i) => i.role === 'app');
+      result.identity = await verifyFlashedBoard(link, opts.appBaud ?? 115200, {
+        model: model?.data,
+        firmwareVersion: app ? appImageVersion(app.data) : undefined,
+      });
+      log.info(`the board answers: firmware ${result.identity.firmwareVersion}, model ${result.identity.modelSha256.slice(0, 16)}…`);
+    }
+    return result;
   } finally {
     bar?.stop();
     await link.close();

@@ -1,4 +1,8 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BindingInterface, BindingPortInterface, OpenOptions, PortStatus } from '@serialport/bindings-interface';
 import {
   CHIP_DETECT_MAGIC_REG,
@@ -22,6 +26,12 @@ export interface RomEmulatorOptions {
    * bytes: the XOR checksum of FLASH_DATA still matches, so only the MD5 check can catch it.
    */
   corruptTransitAt?: number;
+  /**
+   * What the board runs after a normal boot: the host simulator on stdio, serving the application
+   * protocol with the model found in the model partition (when its header is valid) or else the
+   * built-in model, as the firmware does.
+   */
+  app?: { simBinary: string; builtinModel: string; modelPartitionOffset: number };
 }
 
 interface FlashSession {
@@ -50,6 +60,9 @@ export class RomEmulator {
   private rts = false;
   private toHost: (bytes: Uint8Array) => void = () => {};
   private transitCorrupted = false;
+  private appProcess: ChildProcessWithoutNullStreams | undefined;
+  /** Which model the emulated app loaded at its last boot. */
+  appModelSource: 'partition' | 'built-in' | undefined;
 
   constructor(readonly options: RomEmulatorOptions = {}) {
     this.flash = new Uint8Array(options.flashSize ?? 8 * 1024 * 1024).fill(0xff);
@@ -67,6 +80,7 @@ export class RomEmulator {
     this.rts = rts;
     if (rts) {
       this.mode = 'off';
+      this.stopApp();
     } else if (enWasLow) {
       this.boot();
     }
@@ -82,9 +96,50 @@ export class RomEmulator {
       ? 'ESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x0 (DOWNLOAD(USB/UART0))\r\nwaiting for download\r\n'
       : 'ESP-ROM:esp32s3-20210327\r\nrst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n';
     this.toHost(new TextEncoder().encode(banner));
+    if (!download) this.startApp();
+  }
+
+  /** The model partition's model when its header is intact (magic, length, SHA-256), as the firmware checks. */
+  private partitionModel(offset: number): Uint8Array | undefined {
+    const h = this.flash.subarray(offset, offset + 64);
+    const v = new DataView(h.buffer, h.byteOffset, 64);
+    if (new TextDecoder().decode(h.subarray(0, 4)) !== 'PSMD') return undefined;
+    const len = v.getUint32(8, true);
+    if (len === 0 || offset + 64 + len > this.flash.length) return undefined;
+    const model = this.flash.subarray(offset + 64, offset + 64 + len);
+    const sha = createHash('sha256').update(model).digest();
+    return sha.equals(Buffer.from(h.subarray(16, 48))) ? model : undefined;
+  }
+
+  private startApp(): void {
+    const app = this.options.app;
+    if (!app) return;
+    this.stopApp();
+    const fromPartition = this.partitionModel(app.modelPartitionOffset);
+    let modelPath = app.builtinModel;
+    this.appModelSource = 'built-in';
+    if (fromPartition) {
+      modelPath = join(mkdtempSync(join(tmpdir(), 'emu-model-')), 'model.tflite');
+      writeFileSync(modelPath, fromPartition);
+      this.appModelSource = 'partition';
+    }
+    const child = spawn(app.simBinary, ['--model', modelPath, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.on('data', (b: Buffer) => this.toHost(new Uint8Array(b)));
+    child.stderr.resume();
+    child.stdin.on('error', () => {});
+    this.appProcess = child;
+  }
+
+  stopApp(): void {
+    this.appProcess?.kill('SIGKILL');
+    this.appProcess = undefined;
   }
 
   receive(bytes: Uint8Array): void {
+    if (this.mode === 'app') {
+      this.appProcess?.stdin.write(bytes);
+      return;
+    }
     if (this.mode !== 'bootloader') return;
     for (const packet of this.decoder.push(bytes)) this.handle(packet);
   }

@@ -16,8 +16,10 @@ export function register(program: Command): void {
     .option('--model <file.tflite>', 'also write this model into the `model` partition')
     .option('--model-only', 'write only the model partition (needs --model); the app stays as it is', false)
     .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge) or usb-jtag (auto from USB id)')
+    .option('--app-baud <n>', 'baud rate of the app protocol for the post-flash check', parseIntOption('--app-baud'), 115200)
+    .option('--no-verify', 'skip asking the app for its firmware version and model hash after the reset')
     .action(
-      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: 'classic' | 'usb-jtag' }) => {
+      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: 'classic' | 'usb-jtag'; verify: boolean; appBaud: number }) => {
         const result = await runFlashCommand(o);
         const rate = result.bytesWritten / Math.max(result.seconds, 1e-3);
         process.stdout.write(

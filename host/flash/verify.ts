@@ -1,0 +1,72 @@
+import { createHash } from 'node:crypto';
+import { SorterClient } from '../serial/client.ts';
+import type { Transport } from '../serial/transport.ts';
+import { UserError } from '../util/errors.ts';
+import { sleep, type ByteLink } from './link.ts';
+
+export interface FlashedIdentity {
+  firmwareVersion: string;
+  modelSha256: string;
+}
+
+/** The application protocol over the flasher's link, so one open port serves both. */
+export function linkTransport(link: ByteLink): Transport {
+  const closeListeners: ((reason: string) => void)[] = [];
+  return {
+    description: link.path,
+    write: (bytes) => link.write(bytes),
+    onData: (cb) => {
+      link.onData(cb);
+    },
+    onClose: (cb) => {
+      closeListeners.push(cb);
+    },
+    close: async () => {
+      for (const cb of closeListeners) cb('closed');
+    },
+  };
+}
+
+export interface VerifyExpectation {
+  /** The model the board must report, when one was flashed. */
+  model?: Uint8Array;
+  /** The version inside the flashed app image, when it has one. */
+  firmwareVersion?: string;
+  /** Time the app needs to boot before it answers. */
+  bootMs?: number;
+  timeoutMs?: number;
+}
+
+/**
+ * After the reset that ends a flash: asks the running firmware who it is (HELLO/INFO) and holds the
+ * answer against what was written. A board still running old firmware, or one that ignored a freshly
+ * written model partition, is an error, not a warning.
+ */
+export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyExpectation): Promise<FlashedIdentity> {
+  await link.setBaudRate(appBaud);
+  await sleep(expect.bootMs ?? 500);
+  const client = new SorterClient(linkTransport(link), { timeoutMs: expect.timeoutMs ?? 3000, retries: 2 });
+  let info;
+  try {
+    info = await client.handshake();
+  } catch (e) {
+    if (e instanceof UserError) {
+      throw new UserError(`${e.message}. The flash itself was verified by MD5; the app did not answer after the reset`);
+    }
+    throw e;
+  }
+  if (expect.firmwareVersion && !info.firmwareVersion.includes(expect.firmwareVersion)) {
+    throw new UserError(
+      `${link.path}: the board reports firmware "${info.firmwareVersion}" but the flashed app is "${expect.firmwareVersion}"; it did not boot the new app (check the boot log with idf.py monitor)`,
+    );
+  }
+  if (expect.model) {
+    const sha = createHash('sha256').update(expect.model).digest('hex');
+    if (info.modelSha256 !== sha) {
+      throw new UserError(
+        `${link.path}: the board runs model ${info.modelSha256.slice(0, 16)}…, not the flashed one (${sha.slice(0, 16)}…); it rejected the model partition and fell back to its built-in model (check the boot log)`,
+      );
+    }
+  }
+  return { firmwareVersion: info.firmwareVersion, modelSha256: info.modelSha256 };
+}
