@@ -5,6 +5,65 @@ import type { PlastisortMetadata, TfliteModel } from '../../host/tflite/model.ts
 import { UserError } from '../../host/util/errors.ts';
 import { BUILTIN_OPERATOR_NAMES } from '../../host/tflite/schema.ts';
 import { floatChainModel, int8ChainModel } from './models.ts';
+import { Builder } from 'flatbuffers';
+import * as S from '../../host/tflite/schema.ts';
+import { inspectModel } from '../../host/tflite/inspect.ts';
+
+/**
+ * A minimal file with one tensor and one operator per given operator code, written field by field, for
+ * codes our writer refuses to emit: an extended builtin (deprecated field 127) and a custom op.
+ */
+function fileWithOpCodes(codes: { builtin: number; deprecated: number; custom?: string }[]): Uint8Array {
+  const b = new Builder(1024);
+  const codeOffsets = codes.map((c) => {
+    const custom = c.custom ? b.createString(c.custom) : 0;
+    b.startObject(4);
+    b.addFieldInt8(S.OperatorCode.deprecatedBuiltinCode, c.deprecated, null);
+    if (custom) b.addFieldOffset(S.OperatorCode.customCode, custom, 0);
+    b.addFieldInt32(S.OperatorCode.builtinCode, c.builtin, null);
+    return b.endObject();
+  });
+  const vec = (offs: number[]) => {
+    b.startVector(4, offs.length, 4);
+    for (let i = offs.length - 1; i >= 0; i--) b.addOffset(offs[i]!);
+    return b.endVector();
+  };
+  const ints = (v: number[]) => {
+    b.startVector(4, v.length, 4);
+    for (let i = v.length - 1; i >= 0; i--) b.addInt32(v[i]!);
+    return b.endVector();
+  };
+  const shape = ints([1, 4]);
+  b.startObject(4);
+  b.addFieldOffset(S.Tensor.shape, shape, 0);
+  const tensor = b.endObject();
+  const ops = codes.map((_, i) => {
+    const io = ints([0]);
+    b.startObject(3);
+    b.addFieldInt32(S.Operator.opcodeIndex, i, null);
+    b.addFieldOffset(S.Operator.inputs, io, 0);
+    b.addFieldOffset(S.Operator.outputs, io, 0);
+    return b.endObject();
+  });
+  const tensors = vec([tensor]);
+  const operators = vec(ops);
+  b.startObject(4);
+  b.addFieldOffset(S.SubGraph.tensors, tensors, 0);
+  b.addFieldOffset(S.SubGraph.operators, operators, 0);
+  const sg = b.endObject();
+  b.startObject(1);
+  const empty = b.endObject();
+  const opcodes = vec(codeOffsets);
+  const subgraphs = vec([sg]);
+  const buffers = vec([empty]);
+  b.startObject(5);
+  b.addFieldInt32(S.Model.version, 3, null);
+  b.addFieldOffset(S.Model.operatorCodes, opcodes, 0);
+  b.addFieldOffset(S.Model.subgraphs, subgraphs, 0);
+  b.addFieldOffset(S.Model.buffers, buffers, 0);
+  b.finish(b.endObject(), 'TFL3');
+  return b.asUint8Array();
+}
 
 /**
  * Buffers compare by content; quantization scales and ranges are float32 in the file, so the
@@ -113,5 +172,22 @@ describe('TFLite writer → reader', () => {
     expect(() => readTflite(png, 'a.png')).toThrow(/not a TFLite file \(file identifier/);
     const bytes = writeTflite(floatChainModel());
     expect(() => readTflite(bytes.subarray(0, bytes.length - 200), 'cut.tflite')).toThrow(/cut\.tflite: truncated at/);
+  });
+
+  it('reads operators it does not model as OTHER, by name, from either code field', () => {
+    const bytes = fileWithOpCodes([
+      { builtin: 150, deprecated: 127 }, // GELU: only in the extended field
+      { builtin: 0, deprecated: 17 }, // MAX_POOL_2D in an old file: only in the deprecated field
+      { builtin: 32, deprecated: 32, custom: 'TFLite_Detection_PostProcess' },
+      { builtin: 250, deprecated: 127 }, // a code newer than our name table
+    ]);
+    const m = readTflite(bytes, 'other.tflite');
+    expect(m.operators[0]).toEqual({ op: 'OTHER', name: 'GELU', builtinCode: 150, inputs: [0], outputs: [0] });
+    expect(m.operators[1]!.op).toBe('MAX_POOL_2D');
+    expect(m.operators[2]).toMatchObject({ op: 'OTHER', name: 'CUSTOM:TFLite_Detection_PostProcess', builtinCode: 32 });
+    expect(m.operators[3]).toMatchObject({ op: 'OTHER', name: 'BUILTIN_250' });
+    const r = inspectModel(m, bytes.length);
+    expect(r.ops.map((o) => o.op)).toEqual(['GELU', 'MAX_POOL_2D', 'CUSTOM:TFLite_Detection_PostProcess', 'BUILTIN_250']);
+    expect(() => writeTflite(m)).toThrow(/GELU, which this writer does not support/);
   });
 });
