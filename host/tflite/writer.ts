@@ -23,6 +23,9 @@ import { validateTfliteModel } from './validate.ts';
  * - each operator code carries both `deprecated_builtin_code` and `builtin_code`;
  * - one signature ("serving_default") names the inputs and outputs, and each `model.metadata` entry
  *   becomes a Metadata table pointing at a buffer appended after the model's own buffers.
+ *
+ * Nothing is written for an inconsistent model: index errors and every problem validateTfliteModel
+ * finds (buffer sizes, op shapes) end in a UserError naming the tensor or operator.
  */
 export function writeTflite(model: TfliteModel): Uint8Array {
   validateForWrite(model);
