@@ -47,6 +47,8 @@ export interface HilOptions {
   retries: number;
   /** Compare against the simulator (both roundings) and LiteRT. */
   references: boolean;
+  /** Trained run folder: adds desktop float metrics and the device's top-1 agreement with them. */
+  run?: string;
   /** Stop the device phase after this many new results (tests; simulates an interruption). */
   limit?: number;
   /** Called with the simulator's pid each time one starts (tests kill it). */
@@ -63,7 +65,7 @@ interface ResultEntry {
   invokeUs: number;
 }
 interface RefEntry {
-  kind: 'litert' | 'sim-double' | 'sim-single';
+  kind: 'litert' | 'sim-double' | 'sim-single' | 'float';
   i: number;
   scores: number[];
 }
@@ -117,7 +119,7 @@ export interface HilReport {
   manifest: { path: string; sha256: string; split: string };
   device: { link: string; firmware: string; bootId: number; arenaUsedBytes: number; labels: string[] };
   n: number;
-  metrics: { device: EvalMetrics; litert?: EvalMetrics; simulator?: Partial<Record<Rounding, EvalMetrics>> };
+  metrics: { device: EvalMetrics; float?: EvalMetrics; litert?: EvalMetrics; simulator?: Partial<Record<Rounding, EvalMetrics>> };
   vsLitert?: LsbStats;
   vsSimulator?: Partial<Record<Rounding, LsbStats>>;
   roundingMatched: string;
@@ -228,6 +230,9 @@ class ImageSource {
   }
   forget(i: number): void {
     this.cache.delete(i);
+  }
+  path(i: number): string {
+    return this.abs(this.items[i]!);
   }
 }
 
@@ -483,7 +488,7 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
 
   // ---------------- references: LiteRT int8 and the simulator in both roundings
   if (o.references && complete) {
-    await referencePass(o, journal, items, images, modelBytes);
+    await referencePass(o, journal, items, images, modelBytes, manifest.classes);
   }
 
   const dumps: DumpReport[] = [];
@@ -522,6 +527,12 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
       report.metrics.litert = computeMetrics(yTrue, ls.map(argmax), classes, { bootstrap: 200 });
       report.metrics.litert.agreement = { reference: 'device', n: ls.length, top1: agreement(ls.map(argmax), ordered.map((r) => r.classIndex)) };
       report.vsLitert = lsbStats(devScores, ls);
+    }
+    const fl = journal.refs('float');
+    if (o.run && fl.size === items.length) {
+      const fp = items.map((_, i) => argmax(fl.get(i)!.scores));
+      report.metrics.float = computeMetrics(yTrue, fp, classes, { bootstrap: 200 });
+      report.metrics.float.agreement = { reference: 'device', n: fp.length, top1: agreement(fp, ordered.map((r) => r.classIndex)) };
     }
     report.metrics.simulator = {};
     report.vsSimulator = {};
@@ -577,7 +588,32 @@ function timing(ordered: ResultEntry[], sessions: SessionEntry[], size: number):
   };
 }
 
-async function referencePass(o: HilOptions, journal: Journal, items: ManifestItem[], images: ImageSource, modelBytes: Uint8Array): Promise<void> {
+async function referencePass(o: HilOptions, journal: Journal, items: ManifestItem[], images: ImageSource, modelBytes: Uint8Array, classes: string[]): Promise<void> {
+  if (o.run) {
+    const have = journal.refs('float');
+    const missing = items.map((_, i) => i).filter((i) => !have.has(i));
+    if (missing.length) {
+      const { createRunPredictor } = await import('../train/run.ts');
+      const predictor = await createRunPredictor(o.run);
+      if (predictor.classes.join('\n') !== classes.join('\n')) {
+        await predictor.dispose?.();
+        throw new UserError(`--run ${o.run}: its classes [${predictor.classes.join(', ')}] differ from the model's [${classes.join(', ')}]; pass the run the model was quantized from`);
+      }
+      const bar = progressBar('hil desktop float', missing.length);
+      try {
+        for (let k = 0; k < missing.length; k += 8) {
+          const batch = missing.slice(k, k + 8);
+          const rgb = await Promise.all(batch.map((i) => loadImageRgb(images.path(i), predictor.inputSize, predictor.resize)));
+          const probs = await predictor.predict(rgb);
+          batch.forEach((i, b) => journal.append({ kind: 'float', i, scores: Array.from(probs[b]!, (x) => Math.round(x * 1e6) / 1e6) }));
+          bar.tick(batch.length);
+        }
+      } finally {
+        bar.stop();
+        await predictor.dispose?.();
+      }
+    }
+  }
   const lite = journal.refs('litert');
   const missingLite = items.map((_, i) => i).filter((i) => !lite.has(i));
   if (missingLite.length) {
@@ -691,13 +727,15 @@ export function reportMarkdown(r: HilReport): string {
   L.push(`Device: ${r.device.link}; firmware "${r.device.firmware}"; arena ${r.device.arenaUsedBytes} bytes.`, '');
   L.push('## Accuracy', '', '| predictor | accuracy | macro F1 | top-1 agreement with device |', '|---|---|---|---|');
   L.push(`| device | ${pct(r.metrics.device.accuracy)} | ${r.metrics.device.macro.f1.toFixed(4)} | — |`);
+  const f = r.metrics.float;
+  if (f) L.push(`| desktop float | ${pct(f.accuracy)} | ${f.macro.f1.toFixed(4)} | ${pct(f.agreement?.top1 ?? 0)} |`);
   if (r.metrics.litert && r.vsLitert) L.push(`| desktop int8 (LiteRT) | ${pct(r.metrics.litert.accuracy)} | ${r.metrics.litert.macro.f1.toFixed(4)} | ${pct(r.vsLitert.top1)} |`);
   for (const k of ROUNDINGS) {
     const m = r.metrics.simulator?.[k];
     const v = r.vsSimulator?.[k];
     if (m && v) L.push(`| simulator (${k} rounding) | ${pct(m.accuracy)} | ${m.macro.f1.toFixed(4)} | ${pct(v.top1)} |`);
   }
-  L.push('', 'Desktop float metrics: not part of this report (run `plastisort evaluate` on the trained run).', '');
+  L.push('', f ? '' : 'Desktop float: not measured (give --run with the trained run folder).', '');
   L.push('## Score differences (int8 LSB, device − reference)', '', '| reference | bit-exact images | values within ±1 LSB | max abs Δ | mean abs Δ | abs Δ = 0 / 1 / 2–3 / ≥4 |', '|---|---|---|---|---|---|');
   const row = (name: string, s?: LsbStats) => {
     if (s) L.push(`| ${name} | ${s.exactImages}/${s.n} | ${pct(s.within1)} | ${s.maxAbs} | ${s.meanAbs.toFixed(4)} | ${s.histogram['0']} / ${s.histogram['1']} / ${s.histogram['2-3']} / ${s.histogram['4+']} |`);

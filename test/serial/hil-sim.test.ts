@@ -15,7 +15,7 @@ import { SorterClient } from '../../host/serial/client.ts';
 import { childTransport, openSerialTransport } from '../../host/serial/transport.ts';
 import { compareDumps } from '../../host/serial/hil.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { CLASSES, SIZE, simBinary, tinyDataset, tinyModel } from './fixtures.ts';
+import { CLASSES, SIZE, simBinary, tinyDataset, tinyFloatRun, tinyModel } from './fixtures.ts';
 
 const sim = simBinary();
 if (!sim) console.warn('test/serial/hil-sim: SKIPPED, build-host/sim/sorter-sim is not built (npm test builds it)');
@@ -28,6 +28,7 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
   let model = '';
   let otherModel = '';
   let manifest = '';
+  let runDir = '';
   const base = (): Omit<HilOptions, 'out'> => ({ model, manifest, split: 'test', sim: true, baud: 0, dump: 0, window: 2, timeoutMs: 5000, retries: 2, references: false });
 
   beforeAll(async () => {
@@ -37,6 +38,7 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
     writeFileSync(model, tinyModel(1));
     writeFileSync(otherModel, tinyModel(2));
     manifest = await tinyDataset(join(dir, 'data'), PER_CLASS);
+    runDir = await tinyFloatRun(join(dir, 'run'));
   });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -51,7 +53,7 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
 
   it('delivers every result, agrees with LiteRT and the simulator, and names the rounding', async () => {
     const out = join(dir, 'full');
-    const { report, complete } = await runHil({ ...base(), out, references: true, dump: 1 });
+    const { report, complete } = await runHil({ ...base(), out, references: true, dump: 1, run: runDir });
     expect(complete).toBe(true);
     expect(report.n).toBe(N);
     const results = journalResults(join(out, 'journal.jsonl'));
@@ -64,7 +66,11 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
     expect(report.dumps).toHaveLength(1);
     expect(report.dumps[0]!.tensors).toBe(5);
     expect(report.dumps[0]!.firstDifferingLayer).toBeNull();
+    // Desktop float from the run folder, beside the device.
+    expect(report.metrics.float?.n).toBe(N);
+    expect(report.metrics.float?.agreement?.top1).toBeGreaterThanOrEqual(0);
     const md = readFileSync(join(out, 'hil-report.md'), 'utf8');
+    expect(md).toContain('| desktop float |');
     expect(md).toContain('Rounding variant the device matched');
   });
 

@@ -22,6 +22,7 @@ interface HilCliOptions {
   timeout: number;
   retries: number;
   references: boolean;
+  run?: string;
 }
 
 export function register(program: Command): void {
@@ -43,6 +44,7 @@ export function register(program: Command): void {
     .option('--window <n>', 'requests in flight (2: the next image is on the wire while the device computes)', parseIntOption('--window'), 2)
     .option('--timeout <ms>', 'answer timeout beyond the transfer time', parseIntOption('--timeout'), 10_000)
     .option('--retries <n>', 'resends of an unanswered request', parseIntOption('--retries'), 2)
+    .option('--run <dir>', 'trained run folder the model came from: adds desktop float metrics beside the device')
     .option('--no-references', 'skip the LiteRT and simulator comparisons (device metrics only)')
     .addHelpText(
       'after',
@@ -77,6 +79,7 @@ device's model hash differs from --model or the device speaks another protocol v
           timeoutMs: opts.timeout,
           retries: opts.retries,
           references: opts.references,
+          ...(opts.run ? { run: opts.run } : {}),
         });
         const t = report.timing;
         log.info(
