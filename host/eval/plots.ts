@@ -193,6 +193,17 @@ export function trainingCurvesSpec(phases: CurvesInput[], title?: string): VegaL
           ],
         },
       },
+      // Dots in their own layer (a line's built-in points would replace the dash legend's symbols);
+      // they also keep a one-epoch phase visible.
+      {
+        data: { values: values.filter((v) => v.metric === metric) },
+        mark: { type: 'point', filled: true, size: 18, opacity: 1 },
+        encoding: {
+          x: { field: 'epoch', type: 'quantitative' },
+          y: { field: 'value', type: 'quantitative' },
+          color: { field: 'phase', type: 'nominal', sort: phaseNames },
+        },
+      },
       ...(best.length
         ? [
             {
