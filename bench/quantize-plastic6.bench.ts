@@ -1,0 +1,185 @@
+/**
+ * Quantization acceptance figures on plastic6 at input 224: float vs int8 (LiteRT) test accuracy and
+ * macro F1, top-1 agreement, `.tflite` size against int8 weights + int32 biases, the arena estimate and
+ * the time `plastisort quantize` takes (calibration and method choice included).
+ *
+ * The run to quantize: `--run DIR`, else $PLASTISORT_QUANTIZE_RUN, else the paper-protocol benchmark's
+ * fine-tuned run (.cache/bench/paper-protocol/finetuned-seed1). When none exists it trains a STAND-IN
+ * (said so in the results): a frozen-backbone baseline at 224 with the ImageNet backbone from ../shared
+ * (BASE_EPOCHS, default 8, one view per image).
+ *   npm run bench -- quantize-plastic6
+ *   node --import tsx bench/quantize-plastic6.bench.ts --run runs/finetune [--calib 300] [--method auto]
+ * Targets: int8 accuracy within 1.0 pp of float (aim 0.5), .tflite within 5% of int8 weight + int32 bias
+ * bytes, quantization under 2 minutes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../host/train/backend.ts';
+import { loadRun } from '../host/train/run.ts';
+import { readManifest, writeManifest } from '../host/data/manifest-io.ts';
+import { splitDataset } from '../host/data/split.ts';
+import { computeMetrics, agreement } from '../host/eval/metrics.ts';
+import { quantizeRun, loadItems } from '../host/quantize/run.ts';
+import { imagesToBatch } from '../host/quantize/execute.ts';
+import { readTflite } from '../host/tflite/reader.ts';
+import { planArena } from '../host/tflite/arena.ts';
+import { loadLiteRtModel } from '../host/tflite/litert.ts';
+import { writeJsonAtomic } from '../host/util/atomic.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const data = resolve(root, '../shared/datasets/plastic6/images');
+const backbone = resolve(root, '../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs');
+const work = join(root, '.cache/bench/quantize-plastic6');
+const outFile = join(root, 'bench/results/quantize-plastic6.json');
+
+const { values: args } = parseArgs({
+  options: {
+    run: { type: 'string' },
+    calib: { type: 'string', default: process.env.CALIB ?? '300' },
+    method: { type: 'string', default: process.env.METHOD ?? 'auto' },
+  },
+});
+
+function cpuSeconds(): number {
+  const u = process.resourceUsage();
+  return (u.userCPUTime + u.systemCPUTime) / 1e6;
+}
+
+async function standInRun(): Promise<string> {
+  const { trainBaseline } = await import('../host/train/trainer.ts');
+  const manifestPath = join(work, 'split-seed1.json');
+  if (!existsSync(manifestPath)) {
+    const { manifest } = await splitDataset({ data, seed: 1, progress: false });
+    await writeManifest(manifestPath, manifest);
+  }
+  const out = join(work, 'standin-baseline');
+  if (!existsSync(join(out, 'model', 'model.json'))) {
+    await trainBaseline({
+      manifest: manifestPath,
+      out,
+      backbone,
+      inputSize: 224,
+      batchSize: 32,
+      epochs: Number(process.env.BASE_EPOCHS ?? 8),
+      patience: 3,
+      lr: 1e-3,
+      dropout: 0.2,
+      views: 1,
+      seed: 1,
+      shareBoundary: 'none',
+    });
+  }
+  return out;
+}
+
+if (!args.run && !process.env.PLASTISORT_QUANTIZE_RUN && (!existsSync(data) || !existsSync(backbone))) {
+  console.warn(`quantize-plastic6: skipped — needs --run DIR, or ${data} and ${backbone} to train a stand-in`);
+  process.exit(0);
+}
+
+const backend = await initBackend();
+const paperRun = join(root, '.cache/bench/paper-protocol/finetuned-seed1');
+let runDir = args.run ?? process.env.PLASTISORT_QUANTIZE_RUN;
+let provenance = 'given';
+if (!runDir && existsSync(join(paperRun, 'model', 'model.json'))) {
+  runDir = paperRun;
+  provenance = 'paper-protocol benchmark, fine-tuned, split seed 1';
+}
+if (!runDir) {
+  runDir = await standInRun();
+  provenance = `STAND-IN: frozen-backbone baseline trained by this benchmark (${process.env.BASE_EPOCHS ?? 8} epochs max, 1 view), not the fine-tuned run`;
+}
+runDir = resolve(runDir);
+const tflitePath = join(work, 'plastic6.tflite');
+
+// 1. Quantize, timed like the CLI (image loading, calibration, method choice on val, writing).
+const wall0 = performance.now();
+const cpu0 = cpuSeconds();
+const report = await quantizeRun(runDir, {
+  out: tflitePath,
+  calib: Number(args.calib),
+  method: args.method as 'auto',
+  seed: 1,
+});
+const quantizeSeconds = (performance.now() - wall0) / 1000;
+const quantizeCpuSeconds = cpuSeconds() - cpu0;
+
+// 2. Float (tfjs) and int8 (LiteRT) on the test split.
+const { config, model } = await loadRun(runDir);
+const { manifest } = await readManifest(report.manifest);
+const testItems = manifest.items.filter((it) => it.split === 'test');
+const images = await loadItems(manifest, testItems, config.inputSize, config.resize);
+const labels = testItems.map((it) => it.label);
+const floatPred: number[] = [];
+for (let s = 0; s < images.length; s += 8) {
+  const x = imagesToBatch(images.slice(s, s + 8), config.inputSize, config.floatScaling);
+  const y = model.predict(x) as tf.Tensor;
+  const rows = y.arraySync() as number[][];
+  floatPred.push(...rows.map((r) => r.indexOf(Math.max(...r))));
+  x.dispose();
+  y.dispose();
+}
+const bytes = new Uint8Array(readFileSync(tflitePath));
+const lite = await loadLiteRtModel(bytes, tflitePath);
+const int8Pred: number[] = [];
+const t1 = performance.now();
+for (const img of images) {
+  const [out] = await lite.run([Int8Array.from(img, (p) => p - 128)]);
+  const o = out as Int8Array;
+  let best = 0;
+  for (let j = 1; j < o.length; j++) if (o[j]! > o[best]!) best = j;
+  int8Pred.push(best);
+}
+const liteMsPerImage = (performance.now() - t1) / images.length;
+lite.dispose();
+const floatMetrics = computeMetrics(labels, floatPred, config.classes, { bootstrap: 0 });
+const int8Metrics = computeMetrics(labels, int8Pred, config.classes, { bootstrap: 0 });
+const arena = planArena(readTflite(bytes, tflitePath));
+const weightBytes = report.sizes.int8WeightBytes + report.sizes.int32BiasBytes;
+
+const accuracyDropPp = 100 * (floatMetrics.accuracy - int8Metrics.accuracy);
+const sizeOverheadPercent = (100 * (bytes.byteLength - weightBytes)) / weightBytes;
+const result = {
+  benchmark: 'quantize-plastic6',
+  date: new Date().toISOString(),
+  command: `node --import tsx bench/quantize-plastic6.bench.ts${args.run ? ` --run ${args.run}` : ''} --calib ${args.calib} --method ${args.method}`,
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadAverage1m: loadavg()[0], backend: backend.name, threads: backend.threads },
+  run: { dir: runDir, provenance, stage: config.stage, inputSize: config.inputSize, classes: config.classes },
+  test: {
+    images: images.length,
+    float: { accuracy: floatMetrics.accuracy, macroF1: floatMetrics.macro.f1, perClassF1: Object.fromEntries(floatMetrics.perClass.map((c) => [c.class, c.f1])) },
+    int8: { accuracy: int8Metrics.accuracy, macroF1: int8Metrics.macro.f1, perClassF1: Object.fromEntries(int8Metrics.perClass.map((c) => [c.class, c.f1])), runtime: 'LiteRT (@litertjs/core, XNNPACK)', msPerImage: liteMsPerImage },
+    top1Agreement: agreement(floatPred, int8Pred),
+    accuracyDropPp,
+  },
+  quantization: {
+    method: report.method,
+    candidates: report.candidates,
+    validation: report.validation,
+    calibrationImages: report.calibration.images,
+    calibrationPerClass: report.calibrationPerClass,
+    input: report.input,
+    seconds: quantizeSeconds,
+    cpuSeconds: quantizeCpuSeconds,
+    timingsMs: { ...report.timings, loadMs: report.loadMs },
+  },
+  size: {
+    tfliteBytes: bytes.byteLength,
+    int8WeightBytes: report.sizes.int8WeightBytes,
+    int32BiasBytes: report.sizes.int32BiasBytes,
+    overheadPercent: sizeOverheadPercent,
+    note: 'overhead is mostly per-channel quantization parameters: a float32 scale and an int64 zero point per output channel, for weights and for biases, as the TFLite schema stores them',
+  },
+  arena: { peakBytes: arena.peakBytes, planner: 'host/tflite/arena.ts planArena (greedy), no TFLM overhead included' },
+  targets: {
+    accuracyWithin1pp: { target: '≤ 1.0 pp drop', value: accuracyDropPp, met: accuracyDropPp <= 1.0 },
+    sizeWithin5Percent: { target: '≤ 5% over int8 weights + int32 biases', value: sizeOverheadPercent, met: sizeOverheadPercent <= 5 },
+    quantizeUnder2Minutes: { target: '< 120 s wall', value: quantizeSeconds, met: quantizeSeconds < 120 },
+  },
+};
+await writeJsonAtomic(outFile, result);
+console.log(JSON.stringify({ test: result.test, size: result.size, quantizeSeconds, targets: result.targets }, null, 2));
+console.log(`wrote ${outFile}`);
