@@ -50,7 +50,9 @@ class Throttle {
   void pace(size_t n) {
     if (baud_ <= 0 || n == 0) return;
     const auto now = Clock::now();
-    if (next_ < now) next_ = now;
+    // Behind schedule by a little: this thread was descheduled while the line kept running, so keep
+    // the debt and catch up. Behind by a lot: the line was idle, start afresh.
+    if (next_ + std::chrono::milliseconds(50) < now) next_ = now;
     next_ += std::chrono::nanoseconds(static_cast<long long>(n) * 10LL * 1000000000LL / baud_);
     std::this_thread::sleep_until(next_);
   }
