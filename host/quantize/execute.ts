@@ -49,8 +49,9 @@ function activate(x: tf.Tensor, act: 'NONE' | 'RELU' | 'RELU6'): tf.Tensor {
   return x;
 }
 
+/** Rounds x to its int8 grid: with an integer zero point, clamp(round(x/s)+zp, −128, 127) − zp = clamp(round(x/s), −128−zp, 127−zp). */
 export function fakeQuantize(x: tf.Tensor, q: ActQuant): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.sub(tf.clipByValue(tf.add(tf.round(tf.div(x, q.scale)), q.zeroPoint), -128, 127), q.zeroPoint), q.scale));
+  return tf.tidy(() => tf.mul(tf.clipByValue(tf.round(tf.mul(x, 1 / q.scale)), -128 - q.zeroPoint, 127 - q.zeroPoint), q.scale));
 }
 
 export class IrExecutor {
