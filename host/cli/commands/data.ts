@@ -4,7 +4,8 @@ import { generateSynthDataset, SYNTH_CLASSES } from '../../data/synth.ts';
 import { log } from '../../util/log.ts';
 import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
-import { writeManifest } from '../../data/manifest-io.ts';
+import { readManifest, writeManifest } from '../../data/manifest-io.ts';
+import { buildDataReport } from '../../data/report.ts';
 
 /** Like run.ts parseIntOption, but reports through commander (one line, no stack trace). */
 function intOption(name: string) {
@@ -80,6 +81,26 @@ export function register(program: Command): void {
           log.info(`wrote ${opts.out} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         },
       ),
+    );
+
+  data
+    .command('report')
+    .description(
+      'Exploratory report of a split manifest: counts per class × split, duplicates and label conflicts, ' +
+        'skipped files, image size distribution and a contact sheet of random samples per class.',
+    )
+    .requiredOption('--manifest <file>', 'split manifest written by plastisort data split')
+    .requiredOption('--out <dir>', 'folder for report.md, contact-sheet.png, image-sizes.svg/.png')
+    .option('--samples <n>', 'samples per class on the contact sheet', intOption('--samples'), 8)
+    .action(
+      action(async (opts: { manifest: string; out: string; samples: number }) => {
+        if (opts.samples < 1 || opts.samples > 64) {
+          throw new UserError(`--samples ${opts.samples} is out of range; use 1 to 64`);
+        }
+        const { manifest } = await readManifest(opts.manifest);
+        const paths = await buildDataReport(manifest, opts.out, { manifestPath: opts.manifest, samplesPerClass: opts.samples });
+        log.info(`wrote ${paths.markdown}, ${paths.contactSheet}, ${paths.sizeChartSvg}`);
+      }),
     );
 
   data
