@@ -346,12 +346,19 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       return true;
     }
     case kOpQuantize: {
-      if (!is_q8(out) || in->elements != out.elements) return bad("needs an int8 quantized output of the input's size");
+      // float32 -> int8, or requantization between int8/uint8 (the uint8 <-> int8 shims at the ends
+      // of post-training-quantized models).
+      auto is_q = [&](const TensorInfo& t) {
+        return (t.type == TensorType::kInt8 || t.type == TensorType::kUInt8) && !t.scales.empty() &&
+               valid_scale(t.scales[0]) && !t.zero_points.empty() && t.zero_points[0] >= -128 && t.zero_points[0] <= 255;
+      };
+      if (!is_q(out) || in->elements != out.elements) return bad("needs an int8/uint8 quantized output of the input's size");
       if (in->type == TensorType::kFloat32) {
+        if (out.type != TensorType::kInt8) return bad("float input needs an int8 output");
         p->float_input = true;
         return true;
       }
-      if (!is_q8(*in)) return bad("input must be float32 or int8");
+      if (!is_q(*in)) return bad("input must be float32, int8 or uint8");
       const double real = static_cast<double>(in->scale()) / static_cast<double>(out.scale());
       if (!fp::quantize_multiplier(real, r, &p->rq_multiplier, &p->rq_shift)) return bad("invalid scales");
       return true;
@@ -431,14 +438,24 @@ void EngineClassifier::Impl::run_op(PreparedOp& p) {
       kernels::pad(p.in, in, p.pads, p.pad_value, p.out, out);
       break;
     case kOpQuantize: {
+      const TensorInfo& it = model.tensors[op.inputs[0]];
       const TensorInfo& ot = model.tensors[op.outputs[0]];
       if (p.float_input) {
         std::vector<float> tmp(ot.elements);
         std::memcpy(tmp.data(), in, ot.elements * 4);
         kernels::quantize_float(ot.elements, tmp.data(), ot.scale(), ot.zero_point(), out);
       } else {
-        kernels::requantize(ot.elements, in, model.tensors[op.inputs[0]].zero_point(), p.rq_multiplier, p.rq_shift,
-                            ot.zero_point(), r, out);
+        const uint8_t* src = reinterpret_cast<const uint8_t*>(in);
+        uint8_t* dst = reinterpret_cast<uint8_t*>(out);
+        const bool in_u8 = it.type == TensorType::kUInt8, out_u8 = ot.type == TensorType::kUInt8;
+        const int32_t lo = out_u8 ? 0 : -128, hi = out_u8 ? 255 : 127;
+        for (size_t i = 0; i < ot.elements; ++i) {
+          const int32_t x = in_u8 ? static_cast<int32_t>(src[i]) : static_cast<int32_t>(static_cast<int8_t>(src[i]));
+          int32_t v = fp::wrap_add(fp::multiply_by_quantized_multiplier(x - it.zero_point(), p.rq_multiplier, p.rq_shift, r),
+                                   ot.zero_point());
+          v = std::min(std::max(v, lo), hi);
+          dst[i] = static_cast<uint8_t>(v);
+        }
       }
       break;
     }

@@ -1,5 +1,6 @@
 // int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR] [--repeat N]
-// Runs one inference with the int8 reference engine on raw input bytes and writes the raw output.
+// Runs the int8 reference engine on raw input bytes and writes the raw output. INPUT.bin may hold
+// several inputs back to back; OUTPUT.bin then holds their outputs in the same order.
 // --dump DIR writes every operator's output as DIR/NNN.bin plus DIR/index.json (order, names, sizes).
 #include <cstdio>
 #include <cstring>
@@ -47,7 +48,9 @@ std::string json_escape(const std::string& s) {
 int usage() {
   std::fprintf(stderr,
                "usage: int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR]\n"
-               "  INPUT.bin holds the raw input tensor bytes (int8), OUTPUT.bin receives the raw output.\n");
+               "  INPUT.bin holds the raw input tensor bytes (int8), or several inputs back to back;\n"
+               "  OUTPUT.bin receives the raw outputs in the same order. --dump DIR (single input only)\n"
+               "  writes each operator's output to DIR/NNN.bin and DIR/index.json.\n");
   return 2;
 }
 
@@ -91,11 +94,27 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "int8-run: %s: %s\n", pos[0].c_str(), engine.last_error());
     return 1;
   }
-  if (engine.invoke(input.data(), input.size()) != sorter::Status::kOk) {
-    std::fprintf(stderr, "int8-run: %s: %s\n", pos[1].c_str(), engine.last_error());
+  const size_t in_bytes = engine.input_bytes();
+  if (in_bytes == 0 || input.empty() || input.size() % in_bytes != 0) {
+    std::fprintf(stderr, "int8-run: %s has %zu bytes, not a multiple of the model input (%zu bytes)\n", pos[1].c_str(),
+                 input.size(), in_bytes);
     return 1;
   }
-  if (!write_file(pos[2], engine.output(), engine.output_bytes())) {
+  const size_t count = input.size() / in_bytes;
+  if (!dump_dir.empty() && count != 1) {
+    std::fprintf(stderr, "int8-run: --dump needs exactly one input, %s holds %zu\n", pos[1].c_str(), count);
+    return 1;
+  }
+  std::vector<uint8_t> outputs;
+  outputs.reserve(count * engine.output_bytes());
+  for (size_t i = 0; i < count; ++i) {
+    if (engine.invoke(input.data() + i * in_bytes, in_bytes) != sorter::Status::kOk) {
+      std::fprintf(stderr, "int8-run: %s: %s\n", pos[1].c_str(), engine.last_error());
+      return 1;
+    }
+    outputs.insert(outputs.end(), engine.output(), engine.output() + engine.output_bytes());
+  }
+  if (!write_file(pos[2], outputs.data(), outputs.size())) {
     std::fprintf(stderr, "int8-run: cannot write %s\n", pos[2].c_str());
     return 1;
   }
