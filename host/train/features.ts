@@ -258,3 +258,38 @@ export async function getFeatures(
     seconds: (Date.now() - t0) / 1000,
   };
 }
+
+/**
+ * Runs cached activations through a frozen `segment` (e.g. block_13 … global pooling): the baseline
+ * gets its pooled features from the fine-tuning boundary's cache, so the expensive front of the
+ * network runs once per view for both stages.
+ */
+export function projectFeatures(segment: tf.LayersModel, f: FeatureSet, label: string, batchSize = 32): FeatureSet {
+  const inShape = f.shape;
+  const per = inShape.reduce((a, b) => a * b, 1);
+  const outShape = segment.outputs[0].shape.slice(1) as number[];
+  const outPer = outShape.reduce((a, b) => a * b, 1);
+  const project = (s: SplitFeatures): SplitFeatures => {
+    const rows = s.items * s.views;
+    const data = new Float32Array(rows * outPer);
+    for (let r = 0; r < rows; r += batchSize) {
+      const n = Math.min(batchSize, rows - r);
+      const y = tf.tidy(() => segment.predict(tf.tensor(s.data.subarray(r * per, (r + n) * per), [n, ...inShape])) as tf.Tensor);
+      data.set(y.dataSync() as Float32Array, r * outPer);
+      y.dispose();
+    }
+    return { data, labels: s.labels, views: s.views, items: s.items };
+  };
+  const t0 = Date.now();
+  log.info(`${label}: projecting cached ${f.key.boundary} activations to [${outShape.join('×')}]`);
+  return {
+    key: f.key,
+    dir: f.dir,
+    shape: outShape,
+    train: project(f.train),
+    val: project(f.val),
+    test: project(f.test),
+    fromCache: f.fromCache,
+    seconds: f.seconds + (Date.now() - t0) / 1000,
+  };
+}

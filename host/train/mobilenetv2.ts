@@ -204,19 +204,19 @@ export function foldBatchNorm(raw: NamedWeights, epsilon = 1e-3): NamedWeights {
 /** The model up to and including `layerName`'s output (shares the layers and weights). */
 export function truncateAt(model: tf.LayersModel, layerName: string): tf.LayersModel {
   const layer = model.getLayer(layerName);
-  return tf.model({ inputs: model.inputs, outputs: layer.output as tf.SymbolicTensor });
+  return tf.model({ inputs: model.inputs, outputs: layer.getOutputAt(0) as tf.SymbolicTensor });
 }
 
 /**
- * The part of `model` after `boundary` as a model whose input is `boundary`'s output, sharing the
+ * The part of `model` after `boundary` (up to `until`, default the output) as a model whose input is `boundary`'s output, sharing the
  * layers (and so the weights) with `model`. Fails when a later layer reads something before the
  * boundary (a residual that crosses it), since then the boundary alone cannot feed the tail.
  */
-export function tailFrom(model: tf.LayersModel, boundary: string): tf.LayersModel {
+export function tailFrom(model: tf.LayersModel, boundary: string, until?: string): tf.LayersModel {
   const names = model.layers.map((l) => l.name);
   const bi = names.indexOf(boundary);
   if (bi < 0) throw new UserError(`layer ${boundary} is not in the model`);
-  const shape = (model.getLayer(boundary).output as tf.SymbolicTensor).shape.slice(1) as number[];
+  const shape = (model.getLayer(boundary).getOutputAt(0) as tf.SymbolicTensor).shape.slice(1) as number[];
   const input = tf.input({ shape, name: `${boundary}_cached` });
   const symbols = new Map<string, tf.SymbolicTensor>([[boundary, input]]);
   for (const layer of model.layers.slice(bi + 1)) {
@@ -231,9 +231,11 @@ export function tailFrom(model: tf.LayersModel, boundary: string): tf.LayersMode
       return s;
     });
     symbols.set(layer.name, layer.apply(args.length === 1 ? args[0] : args) as tf.SymbolicTensor);
+    if (layer.name === until) break;
   }
-  const last = model.layers[model.layers.length - 1].name;
-  return tf.model({ inputs: input, outputs: symbols.get(last)!, name: `tail_after_${boundary}` });
+  const last = until ?? model.layers[model.layers.length - 1].name;
+  if (!symbols.has(last)) throw new Error(`layer ${last} does not follow ${boundary}`);
+  return tf.model({ inputs: input, outputs: symbols.get(last)!, name: `segment_${boundary}_${last}` });
 }
 
 /** The layer just before `unfreezeFrom` in build order: the freeze boundary whose output is cached. */

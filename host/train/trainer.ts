@@ -15,7 +15,7 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
 import { initBackend, type BackendInfo } from './backend.ts';
-import { frozenWeightsHash, getFeatures, type FeatureSet } from './features.ts';
+import { frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
 import { evaluateFeatures, fitOnFeatures } from './fit.ts';
 import {
   applyWeights,
@@ -41,6 +41,12 @@ export interface CommonTrainOptions {
   cacheRoot?: string;
   /** Skip re-hashing every image file (tests that just wrote the files). */
   skipVerify?: boolean;
+  /**
+   * Baseline only: cache this layer's activations (default block_12_add, fine-tuning's default
+   * boundary) and derive the pooled features from them, so a following finetune with the same views
+   * and seed reuses the cache instead of running the backbone again. 'none' caches pooled features only.
+   */
+  shareBoundary?: string;
   /** Test hook: a backbone already in memory instead of `backbone`. */
   loadedBackbone?: LoadedBackbone;
   memoryLimitBytes?: number;
@@ -71,7 +77,7 @@ export interface TrainResult {
 
 export const DEFAULTS = {
   baseline: { batchSize: 32, epochs: 20, patience: 3, lr: 1e-3, dropout: 0.2, views: 3, labelSmoothing: 0 },
-  finetune: { batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1 },
+  finetune: { batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', boundary: 'block_12_add', labelSmoothing: 0.1 },
 } as const;
 
 function checkPositiveInt(name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER): void {
@@ -166,7 +172,10 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   timings.load = (Date.now() - t0) / 1000;
 
   const boundary = POOL_LAYER;
-  const extractor = truncateAt(model, boundary);
+  const shareAt = o.shareBoundary === 'none' ? undefined : (o.shareBoundary ?? DEFAULTS.finetune.boundary);
+  if (shareAt && !model.layers.some((l) => l.name === shareAt)) throw new UserError(`layer ${shareAt} is not in MobileNetV2`);
+  const cacheAt = shareAt ?? boundary;
+  const extractor = truncateAt(model, cacheAt);
   const hyper: HyperParameters = {
     batchSize: hyperIn.batchSize,
     epochs: hyperIn.epochs,
@@ -183,7 +192,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
     boundary,
   };
   const cpuF = cpuSeconds();
-  const features = await getFeatures(
+  const cached = await getFeatures(
     extractor,
     man.manifest,
     {
@@ -195,11 +204,12 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
       augmentSeed: hyper.seed,
       views: hyper.views,
       augment: hyper.augment,
-      frozenSha256: frozenWeightsHash(model, boundary),
-      boundary,
+      frozenSha256: frozenWeightsHash(model, cacheAt),
+      boundary: cacheAt,
     },
-    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: 'features (frozen backbone)' },
+    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${cacheAt})` },
   );
+  const features = shareAt ? projectFeatures(tailFrom(model, shareAt, boundary), cached, 'features') : cached;
   timings.features = features.seconds;
   timings.featuresCpu = cpuSeconds() - cpuF;
 
