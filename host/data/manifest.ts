@@ -42,7 +42,12 @@ export interface LabelConflict {
 
 export interface SplitManifest {
   schema: 'plastisort.split-manifest/1';
-  /** Absolute or relative path of the data folder the items are relative to (as given on the command line, resolved). */
+  /**
+   * The data folder the items are relative to. In the file it is stored relative to the manifest's
+   * own folder (forward slashes), so the same data and seed give the same bytes on any machine; in
+   * memory — after `readManifest` (host/data/manifest-io.ts) or as built by `splitDataset` — it is
+   * absolute. Read manifests with `readManifest` and resolve items with `manifestItemPath`.
+   */
   root: string;
   classes: string[];
   seed: number;
