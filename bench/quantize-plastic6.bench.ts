@@ -163,6 +163,7 @@ const result = {
     calibrationPerClass: report.calibrationPerClass,
     input: report.input,
     seconds: quantizeSeconds,
+    secondsWithoutOffsetEffect: quantizeSeconds - report.timings.offsetEffectMs / 1000,
     cpuSeconds: quantizeCpuSeconds,
     timingsMs: { ...report.timings, loadMs: report.loadMs },
   },

@@ -85,6 +85,8 @@ export interface QuantizeRunOptions {
   /** Validation images used to choose the method (default: the whole val split; 0 skips). */
   val?: number;
   compensate?: boolean;
+  /** Measure the input offset's effect on val (two extra simulated passes; default true). */
+  measureOffset?: boolean;
 }
 
 export interface QuantizeRunReport extends QuantizeReport {
@@ -142,6 +144,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
       ...(opts.percentile !== undefined ? { percentile: opts.percentile } : {}),
       ...(validation ? { validation } : {}),
       compensateInputOffset: opts.compensate !== false,
+      measureInputOffset: opts.measureOffset !== false,
       seed: opts.seed,
       onProgress: (phase, done, total) => {
         let b = bars.get(phase);

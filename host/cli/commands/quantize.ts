@@ -31,6 +31,7 @@ export function register(program: Command): void {
     .option('--percentile <p>', 'clipping percentile for --method percentile', parsePercentile, 99.99)
     .option('--val <n>', 'validation images for choosing the method (default: the whole val split; 0 skips)', parseIntOption('--val'))
     .option('--no-compensate', "do not cancel the input zero point's residual offset in the first convolution's bias")
+    .option('--no-measure-offset', "skip the two extra validation passes that measure the input offset's effect")
     .option('--seed <n>', 'seed for choosing calibration images', parseIntOption('--seed'), 1)
     .option('--threads <n>', 'tfjs backend threads where the backend allows', parseIntOption('--threads'))
     .addHelpText(
@@ -44,7 +45,7 @@ Example:
   plastisort quantize runs/finetune --out models/plastic6.tflite --calib 300 --method auto`,
     )
     .action(
-      action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; seed: number; threads?: number }) => {
+      action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; measureOffset: boolean; seed: number; threads?: number }) => {
         const backend = await initBackend(o.threads ? { threads: o.threads } : {});
         log.info(`tfjs backend: ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
         const r = await quantizeRun(run, {
@@ -56,6 +57,7 @@ Example:
           seed: o.seed,
           ...(o.val !== undefined ? { val: o.val } : {}),
           compensate: o.compensate,
+          measureOffset: o.measureOffset,
         });
         const lines = [
           `wrote ${r.output} (${r.sizes.tfliteBytes} bytes: ${r.sizes.int8WeightBytes} int8 weight + ${r.sizes.int32BiasBytes} int32 bias bytes, ${r.sizes.overheadPercent.toFixed(2)}% overhead)`,
