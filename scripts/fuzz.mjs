@@ -51,6 +51,15 @@ async function seedCorpus(target, dir) {
     for (const f of v.frames) await fs.writeFile(path.join(dir, `golden-${f.name}`), Buffer.from(f.encodedHex, 'hex'));
     for (const x of v.exchanges) await fs.writeFile(path.join(dir, `request-${x.name}`), Buffer.from(x.requestHex, 'hex'));
   }
+  if (target === 'fuzz_model_load') {
+    // Seeds: the tiny int8 classifier of the HIL tests (every op kind the exporter emits but PAD/ADD)
+    // and any .tflite the engine's tests keep.
+    const seed = path.join(dir, 'tiny.tflite');
+    await $`node --import tsx --input-type=module -e ${`import { tinyModel } from ${JSON.stringify(path.join(root, 'test/serial/fixtures.ts'))}; import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(seed)}, tinyModel(1));`}`.nothrow();
+    for (const f of await $`find ${path.join(root, 'firmware/components/int8_engine')} -name *.tflite`.lines()) {
+      if (f) await fs.copyFile(f, path.join(dir, path.basename(f)));
+    }
+  }
   for (const extra of await $`find ${path.join(root, 'firmware/components')} -type d -name ${`corpus_${target}`}`.lines()) {
     if (extra) await $`cp -n ${extra}/. ${dir}/ -r`.nothrow();
   }
@@ -71,7 +80,7 @@ for (const target of targets) {
   await seedCorpus(target, corpus);
   await fs.mkdir(artifacts, { recursive: true });
   console.error(`fuzz: ${target} for ${seconds} s`);
-  const run = await $`${bin} ${corpus} -max_total_time=${seconds} -print_final_stats=1 -artifact_prefix=${artifacts} -rss_limit_mb=1024`.nothrow();
+  const run = await $`${bin} ${corpus} -max_total_time=${seconds} -print_final_stats=1 -artifact_prefix=${artifacts} -rss_limit_mb=1024 -max_len=65536`.nothrow();
   const stats = run.stderr.match(/stat::number_of_executed_units:\s*(\d+)/);
   const ok = run.exitCode === 0;
   if (!ok) {
