@@ -127,10 +127,14 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
   let floatRun = opts.floatRun;
   let source: EvalMetrics['source'];
   if (tflite) {
+    // a bad --float-run should fail before the model is compiled
+    if (floatRun) config = await readRunConfig(floatRun);
     const p = await loadTflitePredictor(target);
     predictor = p;
-    floatRun ??= findFloatRun(target, p.metadata?.runId);
-    if (floatRun) config = await readRunConfig(floatRun);
+    if (!floatRun) {
+      floatRun = findFloatRun(target, p.metadata?.runId);
+      if (floatRun) config = await readRunConfig(floatRun);
+    }
     source = { kind: 'tflite', path: target, sha256: p.sha256, ...(p.metadata?.runId ? { runId: p.metadata.runId } : {}) };
   } else {
     config = await readRunConfig(target);
