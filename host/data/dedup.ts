@@ -195,22 +195,31 @@ export function nearPairs(hashes: readonly Uint8Array[], maxHamming: number): Ar
   const seen = new Set<number>();
   const pairs: Array<[number, number]> = [];
   for (let b = 0; b < blocks; b++) {
-    const buckets = new Map<string, number[]>();
+    const buckets = new Map<string | number, number[]>();
+    const from = bounds[b]!;
+    const to = bounds[b + 1]!;
     for (let i = 0; i < n; i++) {
-      let key = '';
       const h = hashes[i]!;
-      // Block keys as strings of 0/1 in chunks of up to 30 bits, so any block width works.
-      let acc = 0;
-      let accBits = 0;
-      for (let k = bounds[b]!; k < bounds[b + 1]!; k++) {
-        acc = (acc << 1) | getBit(h, k);
-        if (++accBits === 30) {
-          key += acc.toString(36) + '.';
-          acc = 0;
-          accBits = 0;
+      // Block value as a number when it fits in 30 bits (the usual case), else as a string of chunks.
+      let key: string | number;
+      if (to - from <= 30) {
+        let acc = 0;
+        for (let k = from; k < to; k++) acc = acc * 2 + getBit(h, k);
+        key = acc;
+      } else {
+        let text = '';
+        let acc = 0;
+        let accBits = 0;
+        for (let k = from; k < to; k++) {
+          acc = acc * 2 + getBit(h, k);
+          if (++accBits === 30) {
+            text += acc.toString(36) + '.';
+            acc = 0;
+            accBits = 0;
+          }
         }
+        key = text + acc.toString(36);
       }
-      key += acc.toString(36);
       let list = buckets.get(key);
       if (!list) buckets.set(key, (list = []));
       list.push(i);
