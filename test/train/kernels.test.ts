@@ -56,9 +56,17 @@ function expectClose(actual: Float32Array, expected: Float32Array): void {
 
 describe('wasm gradient kernels match the cpu backend', () => {
   const reference = new Map<string, { dx: Float32Array; dw: Float32Array }>();
+  let clipReference: Float32Array | undefined;
   beforeAll(async () => {
     await initBackend({ prefer: 'cpu' });
     for (const c of cases) reference.set(c.name, grads(c));
+    {
+      const f = (a: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(tf.mul(a, 8), 0, 6), tf.sin(a)));
+      const xs = seeded([3, 4, 5, 6], 7);
+      xs[0] = 0;
+      xs[1] = 0.75;
+      clipReference = tf.tidy(() => tf.grad(f)(tf.tensor(xs, [3, 4, 5, 6])).dataSync() as Float32Array);
+    }
     const info = await initBackend({ prefer: 'wasm' });
     expect(info.name).toBe('wasm');
   });
@@ -72,6 +80,18 @@ describe('wasm gradient kernels match the cpu backend', () => {
       expectClose(got.dx, ref.dx);
     });
   }
+
+  it('ClipByValue gradient (ReLU6 layers): one-pass wasm kernel equals the stock formula', () => {
+    const f = (a: tf.Tensor) => tf.sum(tf.mul(tf.clipByValue(tf.mul(a, 8), 0, 6), tf.sin(a)));
+    const xs = seeded([3, 4, 5, 6], 7);
+    // Exact boundary values: both ends count as inside, as in the stock gradient.
+    xs[0] = 0;
+    xs[1] = 0.75;
+    const run = () => tf.tidy(() => tf.grad(f)(tf.tensor(xs, [3, 4, 5, 6])).dataSync() as Float32Array);
+    const got = run();
+    expect(clipReference).toBeDefined();
+    expectClose(got, clipReference!);
+  });
 
   it('registers the three missing kernels on wasm', () => {
     for (const k of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
