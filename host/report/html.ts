@@ -206,7 +206,7 @@ function summaryBlock(input: ReportInput): string {
     const b = m.bootstrap;
     rows.push([
       e(ev.label),
-      e(m.split ?? ''),
+      e(m.split ?? '–'),
       String(m.n),
       `<b>${pct(m.accuracy)}</b>${b ? ` <small>[${pct(b.accuracy.low)}–${pct(b.accuracy.high)}]</small>` : ''}`,
       `${num(m.macro.f1)}${b ? ` <small>[${num(b.macroF1.low)}–${num(b.macroF1.high)}]</small>` : ''}`,
