@@ -278,3 +278,15 @@ describe('model partition header contract', () => {
     expect(Buffer.from(image.subarray(64)).equals(field('model'))).toBe(true);
   });
 });
+
+const defaultModel = join(root, 'models/default.tflite');
+describe.skipIf(!existsSync(defaultModel))('committed firmware headers', () => {
+  if (!existsSync(defaultModel)) {
+    console.warn('skipping the committed-headers check: models/default.tflite does not exist yet');
+  }
+
+  it('firmware/main/model matches models/default.tflite (npm run headers -- --check)', async () => {
+    const r = await checkExport(defaultModel, join(root, 'firmware/main/model'));
+    expect(r.stale, 'run npm run headers and commit firmware/main/model').toEqual([]);
+  });
+});
