@@ -80,6 +80,24 @@ describe('weight sources', () => {
     expect([...b.weights.keys()].some((n) => n.includes('_BN') || n.startsWith('bn_'))).toBe(false);
   });
 
+  it('Keras .h5 (Keras 2 layout, written by h5py): weights by layer name, BN folded, [-1, 1] scaling', async () => {
+    // Fixture: the first two MobileNetV2 layers with their BN, written by h5py in the layout of
+    // keras.applications weight files (root attr layer_names, LAYER/LAYER/NAME:0 datasets).
+    const path = join(import.meta.dirname, 'fixtures', 'keras-mobilenetv2-first-layers.h5');
+    const b = await loadBackbone(path);
+    expect(b.kind).toBe('h5');
+    expect(b.floatScaling).toEqual(SCALING_MINUS1_1);
+    expect([...b.weights.keys()].sort()).toEqual(
+      ['Conv1/bias', 'Conv1/kernel', 'expanded_conv_depthwise/bias', 'expanded_conv_depthwise/depthwise_kernel'],
+    );
+    // expanded_conv_depthwise_BN: gamma 1, beta 0, mean 0.5, variance 3.999 → scale 1/2, bias −0.25.
+    expect(b.weights.get('expanded_conv_depthwise/bias')!.data[0]).toBeCloseTo(-0.25, 6);
+    expect(b.weights.get('expanded_conv_depthwise/depthwise_kernel')!.shape).toEqual([3, 3, 32, 1]);
+    // An incomplete file is refused by name when applied to the model.
+    const m = buildMobileNetV2({ inputSize: 96, numClasses: 2, dropout: 0 });
+    expect(() => applyWeights(m, b.weights, path)).toThrow(/expanded_conv_project\/kernel is missing/);
+  });
+
   describe.skipIf(!haveShared)('ImageNet weights from ../shared', () => {
     const labels = () => readFileSync(join(shared, 'imagenet_labels.txt'), 'utf8').split('\n');
     async function top1(source: string): Promise<{ label: string; scaling: { scale: number; offset: number } }> {
