@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { generateSynthDataset } from '../data/synth.ts';
 import { logSplitSummary, splitDataset } from '../data/split.ts';
 import { readManifest, writeManifest } from '../data/manifest-io.ts';
+import { buildDataReport } from '../data/report.ts';
 import { runEvaluate } from '../eval/run-evaluate.ts';
 import type { EvalMetrics } from '../eval/metrics.ts';
 import { exportModel } from '../export/export.ts';
@@ -41,6 +42,7 @@ export interface PipelineOptions {
 export interface PipelinePaths {
   data: string;
   manifest: string;
+  dataReport: string;
   baseline: string;
   finetuned: string;
   evalBaseline: string;
@@ -58,6 +60,7 @@ export function pipelinePaths(opts: Pick<PipelineOptions, 'out' | 'data'>): Pipe
   return {
     data: opts.data ? resolve(opts.data) : join(out, 'data'),
     manifest: join(out, 'split.json'),
+    dataReport: join(out, 'data-report'),
     baseline: join(out, 'runs', 'baseline'),
     finetuned: join(out, 'runs', 'finetuned'),
     evalBaseline: join(out, 'eval', 'baseline'),
@@ -122,6 +125,15 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
         if (emptyClasses.length) throw new UserError(`${p.data}: no usable images in class ${emptyClasses.join(', ')}; add photos or remove the folder`);
         logSplitSummary(manifest);
         await writeManifest(p.manifest, manifest);
+      },
+    },
+    {
+      name: 'data-report',
+      inputs: [p.manifest],
+      outputs: [join(p.dataReport, 'report.md')],
+      run: async () => {
+        const { manifest } = await readManifest(p.manifest);
+        await buildDataReport(manifest, p.dataReport);
       },
     },
     {
@@ -214,7 +226,7 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
   }
   stages.push({
     name: 'report',
-    inputs: [p.manifest, p.baseline, p.finetuned, p.evalBaseline, p.evalFinetuned, p.tflite, p.evalInt8, p.hil].filter((x) => existsSync(x) || !x.endsWith('hil')),
+    inputs: [p.manifest, p.dataReport, p.baseline, p.finetuned, p.evalBaseline, p.evalFinetuned, p.tflite, p.evalInt8, p.hil],
     outputs: [p.report],
     run: async () => {
       await buildHtmlReport(await reportInput(p, opts), p.report);
@@ -250,6 +262,7 @@ async function reportInput(p: PipelinePaths, opts: PipelineOptions): Promise<Rep
     dataset: {
       manifest,
       manifestPath: p.manifest,
+      contactSheet: existsSync(join(p.dataReport, 'contact-sheet.png')) ? join(p.dataReport, 'contact-sheet.png') : undefined,
       notes: opts.data ? [] : ['Synthetic images rendered by plastisort data synth: a smoke test of the whole path, not a measure of real-world accuracy.'],
     },
     training: {
