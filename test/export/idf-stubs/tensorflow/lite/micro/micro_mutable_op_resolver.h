@@ -1,0 +1,102 @@
+#pragma once
+#include "tensorflow/lite/schema/schema_generated.h"
+typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;
+typedef enum { kTfLiteNoType = 0, kTfLiteInt8 = 9 } TfLiteType;
+struct TFLMRegistration {};
+namespace tflite {
+class MicroOpResolver {
+ public:
+  virtual ~MicroOpResolver() = default;
+  virtual const TFLMRegistration* FindOp(BuiltinOperator op) const = 0;
+};
+template <unsigned int tOpCount>
+class MicroMutableOpResolver : public MicroOpResolver {
+ public:
+  const TFLMRegistration* FindOp(BuiltinOperator op) const override;
+  TfLiteStatus AddAbs();
+  TfLiteStatus AddAdd();
+  TfLiteStatus AddAddN();
+  TfLiteStatus AddArgMax();
+  TfLiteStatus AddArgMin();
+  TfLiteStatus AddAveragePool2D();
+  TfLiteStatus AddBatchToSpaceNd();
+  TfLiteStatus AddCast();
+  TfLiteStatus AddCeil();
+  TfLiteStatus AddConcatenation();
+  TfLiteStatus AddConv2D();
+  TfLiteStatus AddCos();
+  TfLiteStatus AddCumSum();
+  TfLiteStatus AddDepthToSpace();
+  TfLiteStatus AddDepthwiseConv2D();
+  TfLiteStatus AddDequantize();
+  TfLiteStatus AddDiv();
+  TfLiteStatus AddElu();
+  TfLiteStatus AddEqual();
+  TfLiteStatus AddExp();
+  TfLiteStatus AddExpandDims();
+  TfLiteStatus AddFill();
+  TfLiteStatus AddFloor();
+  TfLiteStatus AddFloorDiv();
+  TfLiteStatus AddFloorMod();
+  TfLiteStatus AddFullyConnected();
+  TfLiteStatus AddGather();
+  TfLiteStatus AddGatherNd();
+  TfLiteStatus AddGreater();
+  TfLiteStatus AddGreaterEqual();
+  TfLiteStatus AddHardSwish();
+  TfLiteStatus AddL2Normalization();
+  TfLiteStatus AddL2Pool2D();
+  TfLiteStatus AddLeakyRelu();
+  TfLiteStatus AddLess();
+  TfLiteStatus AddLessEqual();
+  TfLiteStatus AddLog();
+  TfLiteStatus AddLogSoftmax();
+  TfLiteStatus AddLogicalAnd();
+  TfLiteStatus AddLogicalNot();
+  TfLiteStatus AddLogicalOr();
+  TfLiteStatus AddLogistic();
+  TfLiteStatus AddMaxPool2D();
+  TfLiteStatus AddMaximum();
+  TfLiteStatus AddMean();
+  TfLiteStatus AddMinimum();
+  TfLiteStatus AddMirrorPad();
+  TfLiteStatus AddMul();
+  TfLiteStatus AddNeg();
+  TfLiteStatus AddNotEqual();
+  TfLiteStatus AddPack();
+  TfLiteStatus AddPad();
+  TfLiteStatus AddPadV2();
+  TfLiteStatus AddPrelu();
+  TfLiteStatus AddQuantize();
+  TfLiteStatus AddReduceMax();
+  TfLiteStatus AddRelu();
+  TfLiteStatus AddRelu6();
+  TfLiteStatus AddReshape();
+  TfLiteStatus AddResizeBilinear();
+  TfLiteStatus AddResizeNearestNeighbor();
+  TfLiteStatus AddRound();
+  TfLiteStatus AddRsqrt();
+  TfLiteStatus AddSelectV2();
+  TfLiteStatus AddShape();
+  TfLiteStatus AddSin();
+  TfLiteStatus AddSlice();
+  TfLiteStatus AddSoftmax();
+  TfLiteStatus AddSpaceToBatchNd();
+  TfLiteStatus AddSpaceToDepth();
+  TfLiteStatus AddSplit();
+  TfLiteStatus AddSplitV();
+  TfLiteStatus AddSqrt();
+  TfLiteStatus AddSquare();
+  TfLiteStatus AddSquaredDifference();
+  TfLiteStatus AddSqueeze();
+  TfLiteStatus AddStridedSlice();
+  TfLiteStatus AddSub();
+  TfLiteStatus AddSum();
+  TfLiteStatus AddSvdf();
+  TfLiteStatus AddTanh();
+  TfLiteStatus AddTranspose();
+  TfLiteStatus AddTransposeConv();
+  TfLiteStatus AddUnpack();
+  TfLiteStatus AddZerosLike();
+};
+}  // namespace tflite

@@ -1,0 +1,3 @@
+#pragma once
+#include "tensorflow/lite/schema/schema_generated.h"
+namespace tflite { BuiltinOperator GetBuiltinCode(const OperatorCode* op_code); }
