@@ -51,7 +51,12 @@ static constexpr int64_t kHostActiveWindowUs = 5 * 1000 * 1000;
 // The camera task and the protocol task share one interpreter; TFLM is not reentrant.
 class LockedClassifier : public sorter::Classifier {
  public:
-  explicit LockedClassifier(sorter::Classifier& inner) : inner_(inner), lock_(xSemaphoreCreateMutex()) {}
+  explicit LockedClassifier(sorter::Classifier& inner) : inner_(inner) {}
+  // Called from app_main before any task uses the classifier (not in a static constructor).
+  bool init() {
+    lock_ = xSemaphoreCreateMutex();
+    return lock_ != nullptr;
+  }
   bool ready() const override { return inner_.ready(); }
   const char* last_error() const override { return inner_.last_error(); }
   const sorter::ModelDescription& description() const override { return inner_.description(); }
@@ -69,7 +74,7 @@ class LockedClassifier : public sorter::Classifier {
 
  private:
   sorter::Classifier& inner_;
-  SemaphoreHandle_t lock_;
+  SemaphoreHandle_t lock_ = nullptr;
 };
 
 static TflmClassifier g_tflm;
@@ -312,6 +317,10 @@ extern "C" void app_main(void) {
   const esp_app_desc_t* app = esp_app_get_description();
   ESP_LOGI(TAG, "plastisort sorter %s on %s, %u KB PSRAM free", app->version, kBoardName,
            static_cast<unsigned>(heap_caps_get_free_size(MALLOC_CAP_SPIRAM) / 1024));
+  if (!g_classifier.init()) {
+    ESP_LOGE(TAG, "out of memory at boot: nothing can run");
+    return;
+  }
 #if CONFIG_PLASTISORT_LINK_ENABLE
   g_link_ok = g_link.begin();
 #endif

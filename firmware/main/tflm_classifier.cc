@@ -13,9 +13,7 @@
 
 static const char* TAG = "tflm";
 
-TflmClassifier::TflmClassifier() {
-  resolver_ok_ = plastisort_model::RegisterModelOps(resolver_) == kTfLiteOk;
-}
+TflmClassifier::TflmClassifier() = default;
 
 TflmClassifier::~TflmClassifier() { unload(); }
 
@@ -80,6 +78,11 @@ bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uin
                           bool preserve_all_tensors) {
   unload();
   desc_ = {};
+  // Registered on first load rather than in a static constructor, whose order TFLM does not promise.
+  if (!resolver_registered_) {
+    resolver_ok_ = plastisort_model::RegisterModelOps(resolver_) == kTfLiteOk;
+    resolver_registered_ = true;
+  }
   if (!resolver_ok_) {
     std::snprintf(error_, sizeof error_, "op resolver registration failed (op_resolver.h and kOpCount disagree)");
     return false;

@@ -39,6 +39,7 @@ class TflmClassifier : public sorter::Classifier {
   bool try_allocate(size_t arena_bytes, bool preserve_all_tensors);
 
   plastisort_model::OpResolver resolver_;
+  bool resolver_registered_ = false;
   bool resolver_ok_ = false;
   const tflite::Model* model_ = nullptr;
   const uint8_t* model_data_ = nullptr;
