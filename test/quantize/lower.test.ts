@@ -118,6 +118,28 @@ describe('lowering a tfjs LayersModel', () => {
     expect(maxRelDiff(m.predict(x) as tf.Tensor, exec.run(x))).toBeLessThan(1e-5);
   });
 
+  it('flattens a nested backbone model', () => {
+    const backbone = tf.sequential({
+      name: 'backbone',
+      layers: [
+        tf.layers.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: false }),
+        tf.layers.batchNormalization(),
+        tf.layers.reLU({ maxValue: 6 }),
+      ],
+    });
+    randomiseBatchNorms(backbone, 5);
+    const input = tf.input({ shape: [8, 8, 3] });
+    const features = backbone.apply(input) as tf.SymbolicTensor;
+    const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 3, activation: 'softmax' }).apply(pooled) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: input, outputs: out });
+    const graph = lowerLayersModel(m);
+    expect(graph.ops.map((op) => op.kind)).toEqual(['CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'SOFTMAX']);
+    const x = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 9);
+    const exec = new IrExecutor(graph);
+    expect(maxRelDiff(m.predict(x) as tf.Tensor, exec.run(x))).toBeLessThan(1e-5);
+  });
+
   it('refuses a layer it cannot lower, naming the layer and its type', () => {
     const m = tf.sequential({
       layers: [
