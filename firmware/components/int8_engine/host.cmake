@@ -16,6 +16,25 @@ target_compile_options(int8_engine PRIVATE ${PLASTISORT_WARNINGS})
 # The kernels dominate simulator time; optimise them even in debug configurations.
 target_compile_options(int8_engine PRIVATE -O2)
 
+
+if(PLASTISORT_FUZZ)
+  # libFuzzer target (scripts/fuzz.mjs: clang, build-fuzz/). The engine sources are compiled again with
+  # instrumentation; the work cap keeps each input fast.
+  add_executable(fuzz_int8_model
+    ${INT8_ENGINE_DIR}/fuzz/fuzz_int8_model.cc
+    ${INT8_ENGINE_DIR}/src/engine.cc
+    ${INT8_ENGINE_DIR}/src/fixed_point.cc
+    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
+    ${INT8_ENGINE_DIR}/src/kernels.cc
+    ${INT8_ENGINE_DIR}/src/model.cc
+    ${INT8_ENGINE_DIR}/src/sha256.cc)
+  target_include_directories(fuzz_int8_model PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
+  target_compile_definitions(fuzz_int8_model PRIVATE INT8_ENGINE_MAX_MACS=2e7)
+  target_compile_options(fuzz_int8_model PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_link_options(fuzz_int8_model PRIVATE -fsanitize=fuzzer,address,undefined)
+  return()
+endif()
+
 add_executable(int8-run ${INT8_ENGINE_DIR}/tools/int8_run.cc)
 target_link_libraries(int8-run PRIVATE int8_engine)
 target_compile_options(int8-run PRIVATE ${PLASTISORT_WARNINGS})
@@ -58,4 +77,21 @@ if(INT8_ENGINE_HAVE_ASAN)
   set_target_properties(int8_engine_tests_asan PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
   add_test(NAME int8_engine.parser_asan COMMAND int8_engine_tests_asan parser)
   add_test(NAME int8_engine.kernels_asan COMMAND int8_engine_tests_asan kernels)
+  # The fuzz entry point replayed over its seed corpus (and every 7th prefix) under the sanitizers.
+  add_executable(int8_engine_fuzz_replay
+    ${INT8_ENGINE_DIR}/fuzz/fuzz_int8_model.cc
+    ${INT8_ENGINE_DIR}/fuzz/replay_main.cc
+    ${INT8_ENGINE_DIR}/src/engine.cc
+    ${INT8_ENGINE_DIR}/src/fixed_point.cc
+    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
+    ${INT8_ENGINE_DIR}/src/kernels.cc
+    ${INT8_ENGINE_DIR}/src/model.cc
+    ${INT8_ENGINE_DIR}/src/sha256.cc)
+  target_include_directories(int8_engine_fuzz_replay PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
+  target_compile_definitions(int8_engine_fuzz_replay PRIVATE INT8_ENGINE_MAX_MACS=2e7)
+  target_compile_options(int8_engine_fuzz_replay PRIVATE ${PLASTISORT_WARNINGS} -O1 -g
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(int8_engine_fuzz_replay PRIVATE -fsanitize=address,undefined)
+  set_target_properties(int8_engine_fuzz_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+  add_test(NAME int8_engine.fuzz_replay COMMAND int8_engine_fuzz_replay ${INT8_ENGINE_DIR}/fuzz/corpus_fuzz_int8_model)
 endif()

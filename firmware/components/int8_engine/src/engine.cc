@@ -18,7 +18,10 @@ const char* rounding_name(Rounding r) { return r == Rounding::kSingle ? "single"
 namespace {
 
 constexpr uint64_t kMaxActivationBytes = uint64_t{256} << 20;
-constexpr double kMaxMacs = 2e10;
+#ifndef INT8_ENGINE_MAX_MACS
+#define INT8_ENGINE_MAX_MACS 2e10
+#endif
+constexpr double kMaxMacs = INT8_ENGINE_MAX_MACS;
 
 struct PreparedOp {
   const OpInfo* op = nullptr;
@@ -380,7 +383,7 @@ bool EngineClassifier::Impl::prepare() {
     prepared[i].op = &model.ops[i];
     if (!prepare_op(i, &prepared[i], &macs)) return false;
   }
-  if (macs > kMaxMacs) return fail("model needs more than 2e10 multiply-accumulates per inference");
+  if (macs > kMaxMacs) return fail("model needs more multiply-accumulates per inference than this build allows (" + std::to_string(kMaxMacs) + ")");
   return true;
 }
 

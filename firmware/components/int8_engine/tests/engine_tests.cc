@@ -564,6 +564,14 @@ static void test_engine() {
 
 int main(int argc, char** argv) {
   const std::string group = argc > 1 ? argv[1] : "all";
+  if (group == "write-seed" && argc > 2) {
+    // Writes the test classifier as a .tflite (the fuzz target's seed corpus).
+    const std::vector<uint8_t> bytes = testmodel::build(small_model(1, false));
+    FILE* f = std::fopen(argv[2], "wb");
+    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) return 1;
+    std::fclose(f);
+    return 0;
+  }
   bool ran = false;
   if (group == "fixed_point" || group == "all") { test_fixed_point(); ran = true; }
   if (group == "sha256" || group == "all") { test_sha256(); ran = true; }
