@@ -5,7 +5,6 @@ import { log } from '../../util/log.ts';
 import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
 import { readManifest, writeManifest } from '../../data/manifest-io.ts';
-import { buildDataReport } from '../../data/report.ts';
 
 /** Like run.ts parseIntOption, but reports through commander (one line, no stack trace). */
 function intOption(name: string) {
@@ -98,6 +97,8 @@ export function register(program: Command): void {
           throw new UserError(`--samples ${opts.samples} is out of range; use 1 to 64`);
         }
         const { manifest } = await readManifest(opts.manifest);
+        // Loaded on demand: the chart stack (vega) is heavy and only this command needs it.
+        const { buildDataReport } = await import('../../data/report.ts');
         const paths = await buildDataReport(manifest, opts.out, { manifestPath: opts.manifest, samplesPerClass: opts.samples });
         log.info(`wrote ${paths.markdown}, ${paths.contactSheet}, ${paths.sizeChartSvg}`);
       }),
