@@ -22,7 +22,7 @@ import { finetuneRun, trainBaseline, type TrainResult } from '../host/train/trai
 const root = resolve(import.meta.dirname, '..');
 const data = resolve(root, '../shared/datasets/plastic6/images');
 const backbone = resolve(root, '../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs');
-const outFile = join(root, 'bench/results/paper-protocol-plastic6.json');
+const outFile = process.env.OUT_FILE ? resolve(process.env.OUT_FILE) : join(root, 'bench/results/paper-protocol-plastic6.json');
 const work = join(root, '.cache/bench/paper-protocol');
 
 if (!existsSync(data) || !existsSync(backbone)) {
@@ -92,8 +92,9 @@ function meanStd(xs: number[]): { mean: number; std: number } {
 }
 
 const backend = await initBackend();
-const started = new Date().toISOString();
+let started = new Date().toISOString();
 const perSeed: Array<Record<string, unknown>> = [];
+let mergedPeakRss = 0;
 
 async function write(done: boolean): Promise<void> {
   const base = perSeed.map((s) => s.baseline as PhaseResult);
@@ -124,8 +125,22 @@ async function write(done: boolean): Promise<void> {
     },
     seeds: perSeed,
     summary: { baseline: summary(base), finetune: summary(ft), seedsDone: perSeed.length },
-    peakRssMb: peakRssMb(),
+    peakRssMb: Math.max(peakRssMb(), mergedPeakRss),
   });
+}
+
+// MERGE=a.json,b.json: combine result files of seeds run in separate processes into OUT_FILE.
+if (process.env.MERGE) {
+  for (const f of process.env.MERGE.split(',')) {
+    const part = JSON.parse(await import('node:fs/promises').then((fs) => fs.readFile(resolve(f), 'utf8')));
+    perSeed.push(...(part.seeds as Array<Record<string, unknown>>).map((s) => ({ ...s, process: f })));
+    mergedPeakRss = Math.max(mergedPeakRss, part.peakRssMb ?? 0);
+    if (part.started < started) started = part.started;
+  }
+  perSeed.sort((a, b) => (a.seed as number) - (b.seed as number));
+  await write(perSeed.every((s) => s.finetune));
+  console.log(`merged ${perSeed.length} seeds into ${outFile}`);
+  process.exit(0);
 }
 
 for (const seed of seeds) {

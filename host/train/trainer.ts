@@ -294,6 +294,9 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   const d = DEFAULTS.finetune;
   const t0 = Date.now();
   const timings: Record<string, number> = {};
+  if (resolve(o.out) === resolve(o.from)) {
+    throw new UserError(`--out ${o.out} is the run being fine-tuned; write the fine-tuned run to another folder, e.g. ${o.from}-finetuned`);
+  }
   const backend = await initBackend({ threads: o.threads });
   const { config: parent, model } = await loadRun(o.from);
   const man = await openManifest(o.manifest ?? parent.manifest.path, o.skipVerify);

@@ -63,6 +63,7 @@ describe('train/finetune refuse bad input', () => {
 
   it('a folder that is not a run, an unknown unfreeze layer, an unknown backbone', async () => {
     expect(await userError(finetuneRun({ from: work, out: join(work, 'z') }))).toContain('not a run folder');
+    expect(await userError(finetuneRun({ from: join(work, 'base'), out: join(work, 'base') }))).toContain('another folder');
     const msg = await userError(finetuneRun({ from: join(work, 'base'), out: join(work, 'z'), unfreezeFrom: 'block_13_project' }));
     expect(msg).toContain('block_13_project');
     expect(msg).toContain('block_13_expand');
