@@ -149,8 +149,9 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       const bool dw = op.code == kOpDepthwiseConv2D;
       const TensorInfo* filter = in_t(1);
       const TensorInfo* bias = in_t(2);
-      if (!filter || !is_q8(*in) || !is_q8(out) || filter->type != TensorType::kInt8 || !filter->constant)
-        return bad("needs int8 input/output and a constant int8 filter");
+      if (!filter || !is_q8(*in) || !is_q8(out) || filter->type != TensorType::kInt8 || !filter->constant ||
+          filter->scales.empty())
+        return bad("needs int8 input/output and a constant, quantized int8 filter");
       if (in->shape.size() != 4 || filter->shape.size() != 4 || out.shape.size() != 4) return bad("needs 4D tensors");
       to_shape4(*in, &p->in);
       to_shape4(*filter, &p->filter);
@@ -203,8 +204,9 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
     case kOpFullyConnected: {
       const TensorInfo* w = in_t(1);
       const TensorInfo* bias = in_t(2);
-      if (!w || !is_q8(*in) || !is_q8(out) || w->type != TensorType::kInt8 || !w->constant || w->shape.size() != 2)
-        return bad("needs int8 input/output and constant 2D int8 weights");
+      if (!w || !is_q8(*in) || !is_q8(out) || w->type != TensorType::kInt8 || !w->constant || w->shape.size() != 2 ||
+          w->scales.empty())
+        return bad("needs int8 input/output and constant, quantized 2D int8 weights");
       p->fc_out = w->shape[0];
       p->fc_accum = w->shape[1];
       if (p->fc_accum <= 0 || in->elements % static_cast<size_t>(p->fc_accum) != 0) return bad("input size is not a multiple of the weights' depth");
