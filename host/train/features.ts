@@ -18,7 +18,8 @@ import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { FloatScaling } from './backbones.ts';
 import type { HyperParameters } from './run.ts';
-import { toInputTensor } from './run.ts';
+import { toFloatInput } from './run.ts';
+import { startInferencePool, type InferencePool } from './inference-pool.ts';
 
 export const CACHE_VERSION = 1;
 
@@ -86,6 +87,11 @@ export interface CacheOptions {
   /** Memory the cache may take; default 70% of free memory. Tests pass small values. */
   memoryLimitBytes?: number;
   label?: string;
+  /**
+   * Worker threads for the forward passes (each its own wasm backend); 1 runs them on this thread.
+   * Ignored on backends other than wasm, which thread natively (tfjs-node) or not at all (cpu).
+   */
+  workers?: number;
 }
 
 export function splitItemsOf(manifest: SplitManifest, split: SplitName): ManifestItem[] {
@@ -184,6 +190,27 @@ export async function getFeatures(
 
   const batchSize = opts.batchSize ?? 16;
   const result: Partial<Record<SplitName, SplitFeatures>> = {};
+  let pool: InferencePool | undefined;
+  const wanted = tf.getBackend() === 'wasm' ? (opts.workers ?? 1) : 1;
+  if (wanted > 1) {
+    try {
+      pool = await startInferencePool(extractor, wanted);
+      log.info(`features: ${wanted} worker threads, one wasm backend each`);
+    } catch (e) {
+      log.warn(`features: worker threads unavailable (${(e as Error).message}); running on one thread`);
+    }
+  }
+  const inShape = [key.inputSize, key.inputSize, 3];
+  const infer = async (input: Float32Array, n: number): Promise<Float32Array> => {
+    if (pool) return pool.run(input, [n, ...inShape]);
+    const x = tf.tensor4d(input, [n, key.inputSize, key.inputSize, 3]);
+    const y = extractor.predict(x) as tf.Tensor;
+    const out = (await y.data()) as Float32Array;
+    x.dispose();
+    y.dispose();
+    return out;
+  };
+  const maxInFlight = pool ? pool.size * 2 : 1;
   const bar = progressBar(opts.label ?? 'features', rows);
   try {
     for (const { split, items, views } of splits) {
@@ -213,6 +240,7 @@ export async function getFeatures(
         );
       };
       let next = prepare(0);
+      const inFlight: Promise<void>[] = [];
       for (let start = 0; start < jobs.length; start += batchSize) {
         const imgs = await next;
         if (start + batchSize < jobs.length) {
@@ -221,17 +249,22 @@ export async function getFeatures(
         }
         // Decoded images of finished items are no longer needed.
         for (const j of jobs.slice(start, start + batchSize)) if (j.view === views - 1) decoded.delete(j.item);
-        const x = toInputTensor(imgs, key.inputSize, key.floatScaling);
-        const y = extractor.predict(x) as tf.Tensor;
-        data.set((await y.data()) as Float32Array, start * per);
-        x.dispose();
-        y.dispose();
-        bar.tick(imgs.length);
+        const at = start * per;
+        const task = infer(toFloatInput(imgs, key.inputSize, key.floatScaling), imgs.length).then((out) => {
+          data.set(out, at);
+          bar.tick(imgs.length);
+        });
+        // Surfaced when awaited; never an unhandled rejection if an earlier task fails first.
+        task.catch(() => {});
+        inFlight.push(task);
+        if (inFlight.length >= maxInFlight) await inFlight.shift();
       }
+      await Promise.all(inFlight);
       result[split] = { data, labels: Int32Array.from(items.map((i) => i.label)), views, items: items.length };
     }
   } finally {
     bar.stop();
+    await pool?.close();
   }
   const meta: CacheMeta = {
     key,

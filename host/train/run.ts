@@ -52,7 +52,8 @@ export interface RunConfig {
   floatScaling: FloatScaling;
   hyper: HyperParameters;
   parent?: { path: string; runId: string };
-  backend: { name: string; threads: number };
+  /** Backend, its own threads, and the worker threads (one wasm backend each) used for feature extraction. */
+  backend: { name: string; threads: number; featureWorkers?: number };
   bestEpoch: number;
   /** Wall seconds per phase. */
   timings: Record<string, number>;
@@ -151,8 +152,8 @@ export async function loadRun(runDir: string): Promise<{ config: RunConfig; mode
   return { config, model };
 }
 
-/** Bytes (HWC RGB) → the float input the backbone was trained with, batched. */
-export function toInputTensor(images: Uint8Array[], size: number, s: FloatScaling): tf.Tensor4D {
+/** Bytes (HWC RGB) → the float input the backbone was trained with, batched, row-major NHWC. */
+export function toFloatInput(images: Uint8Array[], size: number, s: FloatScaling): Float32Array {
   const per = size * size * 3;
   const buf = new Float32Array(images.length * per);
   images.forEach((img, b) => {
@@ -160,7 +161,11 @@ export function toInputTensor(images: Uint8Array[], size: number, s: FloatScalin
     const o = b * per;
     for (let i = 0; i < per; i++) buf[o + i] = img[i] * s.scale + s.offset;
   });
-  return tf.tensor4d(buf, [images.length, size, size, 3]);
+  return buf;
+}
+
+export function toInputTensor(images: Uint8Array[], size: number, s: FloatScaling): tf.Tensor4D {
+  return tf.tensor4d(toFloatInput(images, size, s), [images.length, size, size, 3]);
 }
 
 /** A Predictor over a run folder's float model. */

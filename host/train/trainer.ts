@@ -14,7 +14,7 @@ import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
-import { initBackend, type BackendInfo } from './backend.ts';
+import { initBackend, workerCount, type BackendInfo } from './backend.ts';
 import { frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
 import { evaluateFeatures, fitOnFeatures } from './fit.ts';
 import {
@@ -207,7 +207,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
       frozenSha256: frozenWeightsHash(model, cacheAt),
       boundary: cacheAt,
     },
-    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${cacheAt})` },
+    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${cacheAt})`, workers: featureWorkers(backend, o.threads) },
   );
   const features = shareAt ? projectFeatures(tailFrom(model, shareAt, boundary), cached, 'features') : cached;
   timings.features = features.seconds;
@@ -249,7 +249,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
     resize,
     floatScaling: backbone.floatScaling,
     hyper,
-    backend: backendInfo(backend),
+    backend: backendInfo(backend, o.threads),
     bestEpoch: history.bestEpoch,
     timings,
   };
@@ -285,8 +285,13 @@ function featureRows(f: FeatureSet): number {
   return f.train.items * f.train.views + f.val.items + f.test.items;
 }
 
-function backendInfo(b: BackendInfo): { name: string; threads: number } {
-  return { name: b.name, threads: b.threads };
+/** Worker threads for feature extraction: on wasm, `--threads` or one per CPU; elsewhere the backend threads itself. */
+function featureWorkers(b: BackendInfo, threads?: number): number {
+  return b.name === 'wasm' ? workerCount(threads) : 1;
+}
+
+function backendInfo(b: BackendInfo, threads?: number): RunConfig['backend'] {
+  return { name: b.name, threads: b.threads, featureWorkers: featureWorkers(b, threads) };
 }
 
 /** Fine-tunes a run's tail from `unfreezeFrom` on (BN is folded: frozen statistics, see mobilenetv2.ts). */
@@ -354,7 +359,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
       frozenSha256: frozenWeightsHash(model, boundary),
       boundary,
     },
-    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${boundary})` },
+    { cacheRoot: o.cacheRoot, memoryLimitBytes: o.memoryLimitBytes, label: `features (${boundary})`, workers: featureWorkers(backend, o.threads) },
   );
   timings.features = features.seconds;
   timings.featuresCpu = cpuSeconds() - cpuF;
@@ -386,7 +391,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     manifest: { path: man.path, sha256: man.sha256 },
     hyper,
     parent: { path: resolve(o.from), runId: parent.runId },
-    backend: backendInfo(backend),
+    backend: backendInfo(backend, o.threads),
     bestEpoch: history.bestEpoch,
     timings,
   };

@@ -81,6 +81,19 @@ describe('feature cache', () => {
     });
   }
 
+  it('worker threads (one wasm backend each) give the same activations as the main thread', async () => {
+    const key = { ...base, augmentSeed: 7 };
+    const one = await getFeatures(extractor, manifest, key, { cacheRoot: join(tempDir('w1'), 'f'), workers: 1 });
+    const two = await getFeatures(extractor, manifest, key, { cacheRoot: join(tempDir('w2'), 'f'), workers: 2, batchSize: 4 });
+    expect(two.fromCache).toBe(false);
+    for (const split of ['train', 'val', 'test'] as const) {
+      const a = one[split].data;
+      const b = two[split].data;
+      expect(b.length).toBe(a.length);
+      for (let i = 0; i < a.length; i++) expect(b[i]).toBeCloseTo(a[i], 4);
+    }
+  });
+
   it('refuses up front when the cache would not fit, saying how much it needs', async () => {
     const key = { ...base, augmentSeed: 99 };
     const err = await getFeatures(extractor, manifest, key, { cacheRoot, memoryLimitBytes: 100 }).catch((e) => e);

@@ -51,7 +51,7 @@ export function register(program: Command): void {
     .option('--views <k>', 'augmented views per training image in the feature cache', parseIntOption('--views'), b.views)
     .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), b.labelSmoothing)
     .option('--seed <n>', 'seed of augmentation, shuffling and head initialisation', parseIntOption('--seed'), 1)
-    .option('--threads <n>', 'threads where the backend can use them (tfjs-node); wasm in Node runs one', parseIntOption('--threads'))
+    .option('--threads <n>', 'threads: worker threads for feature extraction on wasm (default: one per CPU), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
     .addHelpText('after', '\nExample:\n  plastisort train --manifest runs/split.json --out runs/baseline --backbone ../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs')
     .action(
@@ -96,7 +96,7 @@ export function register(program: Command): void {
     .option('--views <k>', 'augmented views per training image in the activation cache', parseIntOption('--views'), f.views)
     .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), f.labelSmoothing)
     .option('--seed <n>', 'seed of augmentation and shuffling (default: the parent run\'s)', parseIntOption('--seed'))
-    .option('--threads <n>', 'threads where the backend can use them (tfjs-node)', parseIntOption('--threads'))
+    .option('--threads <n>', 'threads: worker threads for feature extraction on wasm (default: one per CPU), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
     .addHelpText('after', '\nExample:\n  plastisort finetune --from runs/baseline --out runs/finetuned')
     .action(
