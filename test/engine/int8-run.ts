@@ -9,7 +9,10 @@ import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..', '..');
 
-/** build-host/int8_engine/int8-run from `npm test`'s native build, else a standalone engine build. */
+/**
+ * PLASTISORT_INT8_RUN, else build-host/int8_engine/int8-run from `npm test`'s native build, else a
+ * standalone build of just the engine under build-host/int8-engine-standalone.
+ */
 export function int8RunPath(): string {
   const fromEnv = process.env.PLASTISORT_INT8_RUN;
   if (fromEnv) return fromEnv;
@@ -17,10 +20,11 @@ export function int8RunPath(): string {
   if (existsSync(main)) return main;
   const dir = join(root, 'build-host', 'int8-engine-standalone');
   const tool = join(dir, 'int8_engine', 'int8-run');
-  if (!existsSync(tool)) {
+  if (!existsSync(join(dir, 'CMakeCache.txt'))) {
     execFileSync('cmake', ['-S', join(root, 'firmware/components/int8_engine/tools/standalone'), '-B', dir], { stdio: 'ignore' });
-    execFileSync('cmake', ['--build', dir, '--target', 'int8-run', '-j', '2'], { stdio: 'ignore' });
   }
+  // Incremental: a no-op when up to date, a rebuild when the engine sources changed.
+  execFileSync('cmake', ['--build', dir, '--target', 'int8-run', '-j', '2'], { stdio: 'ignore' });
   return tool;
 }
 
