@@ -277,9 +277,13 @@ int main(int argc, char** argv) {
       if (n <= 0) break;
       throttle.pace(static_cast<size_t>(n));
       for (ssize_t i = 0; i < n; ++i) {
-        if (decoder.push(buf[static_cast<size_t>(i)]) == sorter_link::FrameDecoder::Event::kFrame) {
+        const auto ev = decoder.push(buf[static_cast<size_t>(i)]);
+        if (ev == sorter_link::FrameDecoder::Event::kFrame) {
           queue.push(Request{decoder.header(),
                              std::vector<uint8_t>(decoder.payload(), decoder.payload() + decoder.payload_len())});
+        } else if (ev == sorter_link::FrameDecoder::Event::kError) {
+          // Like the device, drop the frame (the host retries); say why for whoever debugs the link.
+          std::fprintf(stderr, "sorter-sim: rejected a frame (%s)\n", sorter_link::decode_error_name(decoder.error()));
         }
       }
     }

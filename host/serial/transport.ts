@@ -27,6 +27,8 @@ class Listeners {
   }
 }
 
+const WRITE_CHUNK = 2048;
+
 /** Opens `path` (e.g. /dev/ttyACM0 or a /dev/pts/N from sorter-sim) as a raw 8N1 serial port. */
 export async function openSerialTransport(path: string, baudRate: number): Promise<Transport> {
   const port = new SerialPort({ path, baudRate, autoOpen: false, hupcl: false });
@@ -48,16 +50,28 @@ export async function openSerialTransport(path: string, baudRate: number): Promi
   });
   port.on('close', () => l.emitClose(`${path} closed`));
   port.on('error', (e: Error) => l.emitClose(`${path}: ${e.message}`));
+  // Writes go out in chunks small enough for a tty's buffer, each drained (tcdrain) before the next.
+  // A large write that fills the buffer makes node-serialport wait for a "writable" poll event,
+  // which can be lost while a read poll is pending: on a pty at a throttled rate the second
+  // pipelined INFER then stalled forever. Draining first means a write never sees EAGAIN.
+  let chain: Promise<void> = Promise.resolve();
+  const writeChunk = (chunk: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      if (l.closed) return reject(new LinkClosedError(`${path} is closed`));
+      port.write(chunk, (err) => {
+        if (err) reject(new LinkClosedError(`${path}: write failed (${err.message})`));
+      });
+      port.drain((err) => (err ? reject(new LinkClosedError(`${path}: ${err.message}`)) : resolve()));
+    });
   return {
     description: path,
     write(bytes) {
-      return new Promise((resolve, reject) => {
-        if (l.closed) return reject(new LinkClosedError(`${path} is closed`));
-        port.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), (err) => {
-          if (err) return reject(new LinkClosedError(`${path}: write failed (${err.message})`));
-        });
-        port.drain((err) => (err ? reject(new LinkClosedError(`${path}: ${err.message}`)) : resolve()));
+      const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const run = chain.then(async () => {
+        for (let o = 0; o < buf.length; o += WRITE_CHUNK) await writeChunk(buf.subarray(o, o + WRITE_CHUNK));
       });
+      chain = run.catch(() => {});
+      return run;
     },
     onData(cb) {
       l.data.push(cb);
