@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { crc32 } from '../serial/protocol.ts';
 import { UserError } from '../util/errors.ts';
 
 /**
@@ -7,22 +8,6 @@ import { UserError } from '../util/errors.ts';
  * magic "PSMD", version 1, header size 64, model length, flags, SHA-256, reserved, CRC-32 of 0..59.
  */
 export const MODEL_HEADER_SIZE = 64;
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of data) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 export function buildModelPartitionImage(model: Uint8Array, source = 'model'): Uint8Array {
   if (model.length < 8 || new TextDecoder().decode(model.subarray(4, 8)) !== 'TFL3') {
