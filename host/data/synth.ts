@@ -267,7 +267,10 @@ function clutter(rng: Rng, n: number): string {
   return out;
 }
 
-/** The SVG scene for one image: background, clutter, the item under a random pose, lighting, a little more clutter. */
+/**
+ * The SVG scene for one image: background, clutter, sometimes a small item of another class, the item
+ * under a random pose with its shadow, sometimes an occluder, lighting, sometimes haze and blur.
+ */
 export function synthSvg(cls: SynthClass, seed: number, size: number): string {
   const rng = createRng(seed);
   const id = seed.toString(16);
@@ -275,9 +278,9 @@ export function synthSvg(cls: SynthClass, seed: number, size: number): string {
   const behind = clutter(rng, 2 + Math.floor(rng() * 7));
   const lying = rng() < 0.3;
   const rot = cls === 'straw' || cls === 'plastic_bag' ? uni(rng, -180, 180) : (lying ? 90 * (rng() < 0.5 ? -1 : 1) : 0) + uni(rng, -25, 25);
-  const scale = uni(rng, 0.55, 0.95);
-  const tx = 50 + uni(rng, -14, 14);
-  const ty = 50 + uni(rng, -14, 14);
+  const scale = uni(rng, 0.4, 0.95);
+  const tx = 50 + uni(rng, -18, 18);
+  const ty = 50 + uni(rng, -18, 18);
   const item = DRAW[cls](rng);
   const shadow = r2(uni(rng, 0.1, 0.35));
   const la = uni(rng, 0, 360);
@@ -289,18 +292,30 @@ export function synthSvg(cls: SynthClass, seed: number, size: number): string {
   const front = rng() < 0.4 ? clutter(rng, 1 + Math.floor(rng() * 2)) : '';
   // Now and then a small item of another class sits in a corner, as in real bin photos.
   let distractor = '';
-  if (rng() < 0.2) {
+  if (rng() < 0.4) {
     const others = SYNTH_CLASSES.filter((c) => c !== cls);
     const other = pick(rng, others);
-    const dx = rng() < 0.5 ? uni(rng, 8, 20) : uni(rng, 80, 92);
-    const dy = rng() < 0.5 ? uni(rng, 8, 20) : uni(rng, 80, 92);
-    distractor = `<g transform="translate(${r2(dx)},${r2(dy)}) rotate(${r2(uni(rng, -180, 180))}) scale(${r2(uni(rng, 0.18, 0.28))})">${DRAW[other](rng)}</g>`;
+    const dx = rng() < 0.5 ? uni(rng, 6, 22) : uni(rng, 78, 94);
+    const dy = uni(rng, 6, 94);
+    distractor = `<g transform="translate(${r2(dx)},${r2(dy)}) rotate(${r2(uni(rng, -180, 180))}) scale(${r2(uni(rng, 0.22, 0.4))})">${DRAW[other](rng)}</g>`;
   }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 100 100">
+  // Partial occlusion by something in front (a hand, a box edge), low contrast haze, camera blur.
+  let occluder = '';
+  if (rng() < 0.3) {
+    const ox = tx + uni(rng, -25, 10);
+    const oy = ty + uni(rng, -25, 10);
+    occluder = `<rect x="${r2(ox)}" y="${r2(oy)}" width="${r2(uni(rng, 15, 32))}" height="${r2(uni(rng, 12, 30))}" rx="${r2(uni(rng, 0, 8))}" fill="${randomColour(rng)}" fill-opacity="${r2(uni(rng, 0.75, 1))}" transform="rotate(${r2(uni(rng, -40, 40))} ${r2(ox)} ${r2(oy)})"/>`;
+  }
+  const haze = rng() < 0.3 ? `<rect width="100" height="100" fill="${hsl(0, 0, uni(rng, 55, 95))}" fill-opacity="${r2(uni(rng, 0.15, 0.45))}"/>` : '';
+  const blur = rng() < 0.25 ? r2(uni(rng, 0.3, 1.0)) : 0;
+  const blurDef = blur ? `<defs><filter id="b${id}" x="0" y="0" width="100%" height="100%"><feGaussianBlur stdDeviation="${blur}"/></filter></defs>` : '';
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 100 100">${blurDef}
+  <g${blur ? ` filter="url(#b${id})"` : ''}>
   ${bg}${behind}${distractor}
   <g transform="translate(${r2(tx + 2)},${r2(ty + 3)}) rotate(${r2(rot)}) scale(${r2(scale)})" opacity="${shadow}" filter="none"><g fill="#000" stroke="none">${item.replace(/fill="[^"]*"/g, 'fill="#000"').replace(/stroke="[^"]*"/g, 'stroke="#000"')}</g></g>
   <g transform="translate(${r2(tx)},${r2(ty)}) rotate(${r2(rot)}) scale(${r2(scale)})">${item}</g>
-  ${light}${front}
+  ${occluder}${light}${haze}${front}
+  </g>
 </svg>`;
 }
 
