@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { int8RunPath, runInt8 } from './int8-run.ts';
-import { blockModel, headModel, padPoolModel, rng, type TestModel } from './models.ts';
+import { blockModel, headModel, padPoolModel, rng, standaloneActivationModel, type TestModel } from './models.ts';
 
 interface Agreement {
   values: number;
@@ -46,6 +46,7 @@ const MODELS: TestModel[] = [
   headModel(13, true, false),
   headModel(14, false, true),
   padPoolModel(15),
+  standaloneActivationModel(16),
 ];
 const INPUTS_PER_MODEL = 24;
 

@@ -188,6 +188,15 @@ export class QuantGraph {
     return y;
   }
 
+  /** Standalone activation (the exporter keeps one when it cannot fuse it). RELU re-zero-points its output. */
+  activation(name: string, x: number, kind: 'RELU' | 'RELU6'): number {
+    const t = this.model.tensors[x]!;
+    const zp = kind === 'RELU' ? -128 : t.quantization!.zeroPoint[0]!;
+    const y = this.act(name, [...t.shape], this.scaleOf[x]!, zp);
+    this.model.operators.push({ op: kind, inputs: [x], outputs: [y] });
+    return y;
+  }
+
   softmax(name: string, x: number): number {
     const y = this.act(name, [...this.model.tensors[x]!.shape], 1 / 256, -128);
     this.model.operators.push({ op: 'SOFTMAX', inputs: [x], outputs: [y], options: { beta: 1 } });
@@ -241,4 +250,17 @@ export function padPoolModel(seed: number): TestModel {
   g.model.inputs = [x];
   g.model.outputs = [fc];
   return { name: 'pad/dw x2/conv valid/avgpool/reshape/fc per-channel', model: g.model, inputShape: [1, 11, 11, 4] };
+}
+
+/** CONV → standalone RELU → DW → standalone RELU6 (both kept unfused, as when a value has two consumers). */
+export function standaloneActivationModel(seed: number): TestModel {
+  const g = new QuantGraph(rng(seed));
+  const x = g.act('input', [1, 9, 9, 3], 1 / 127.5, -1);
+  const c = g.conv('conv', x, 6, 3, 1, 'SAME', 'NONE', true);
+  const r = g.activation('relu', c, 'RELU');
+  const d = g.depthwise('dw', r, 1, 3, 1, 'SAME', 'NONE');
+  const r6 = g.activation('relu6', d, 'RELU6');
+  g.model.inputs = [x];
+  g.model.outputs = [r6];
+  return { name: 'conv/relu/dw/relu6 (standalone activations)', model: g.model, inputShape: [1, 9, 9, 3] };
 }

@@ -39,6 +39,7 @@ struct PreparedOp {
   int8_t pad_value = 0;
   int32_t rq_multiplier = 0;
   int rq_shift = 0;
+  int32_t act_min = -128, act_max = 127;  // standalone RELU / RELU6
   bool float_input = false;
 };
 
@@ -368,6 +369,25 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       if (!fp::quantize_multiplier(real, r, &p->rq_multiplier, &p->rq_shift)) return bad("invalid scales");
       return true;
     }
+    case kOpRelu: {
+      // TFLM CalculateReluOpData: requantize by s_in/s_out, clamp at zp_out + round(0 / s_out).
+      if (!is_q8(*in) || !is_q8(out) || in->elements != out.elements) return bad("needs int8 input and output of equal size");
+      const double real = static_cast<double>(in->scale()) / static_cast<double>(out.scale());
+      if (!fp::quantize_multiplier(real, r, &p->rq_multiplier, &p->rq_shift)) return bad("invalid scales");
+      p->act_min = std::max<int32_t>(-128, out.zero_point() + static_cast<int32_t>(std::round(0.0f / out.scale())));
+      p->act_max = 127;
+      return true;
+    }
+    case kOpRelu6: {
+      // TFLM Relu6Prepare: a clamp of the raw values to [zp_in, FloatToQuantizedType(6, s_in, zp_in)];
+      // the output keeps the input's quantization.
+      if (!is_q8(*in) || out.type != TensorType::kInt8 || in->elements != out.elements) return bad("needs int8 input and output of equal size");
+      const float q6 = std::round(6.0f / in->scale());
+      const int64_t six = (q6 > 1e9f ? int64_t{1000000000} : static_cast<int64_t>(q6)) + in->zero_point();
+      p->act_min = in->zero_point();
+      p->act_max = static_cast<int32_t>(std::min<int64_t>(127, std::max<int64_t>(-128, six)));
+      return true;
+    }
     case kOpDequantize: {
       if (!is_q8(*in) || out.type != TensorType::kFloat32 || in->elements != out.elements) return bad("needs int8 input and float32 output");
       return true;
@@ -462,6 +482,21 @@ void EngineClassifier::Impl::run_op(PreparedOp& p) {
           dst[i] = static_cast<uint8_t>(v);
         }
       }
+      break;
+    }
+    case kOpRelu: {
+      const TensorInfo& it = model.tensors[op.inputs[0]];
+      const TensorInfo& ot = model.tensors[op.outputs[0]];
+      for (size_t i = 0; i < ot.elements; ++i) {
+        int32_t v = fp::wrap_add(ot.zero_point(), fp::multiply_by_quantized_multiplier(in[i] - it.zero_point(), p.rq_multiplier,
+                                                                                       p.rq_shift, r));
+        out[i] = static_cast<int8_t>(std::min(std::max(v, p.act_min), p.act_max));
+      }
+      break;
+    }
+    case kOpRelu6: {
+      const size_t n = model.tensors[op.outputs[0]].elements;
+      for (size_t i = 0; i < n; ++i) out[i] = static_cast<int8_t>(std::min<int32_t>(std::max<int32_t>(in[i], p.act_min), p.act_max));
       break;
     }
     case kOpDequantize: {
