@@ -556,6 +556,42 @@ static void test_engine() {
   CHECK(e.classify(x.data(), x.size(), y1.data(), 3, &us) == sorter::Status::kOk);
   CHECK(e.classify(x.data(), x.size(), y2.data(), 3, &us) == sorter::Status::kOk);
   CHECK(y1 == y2);
+  // QUANTIZE (int8 requantize) -> RELU -> RELU6 -> DEQUANTIZE, values worked out by hand.
+  {
+    testmodel::Model m;
+    m.tensors.push_back({"in", 9, {1, 4}, {0.5f}, {0}, 0, {}});
+    m.tensors.push_back({"q", 9, {1, 4}, {0.25f}, {10}, 0, {}});
+    m.tensors.push_back({"relu", 9, {1, 4}, {0.25f}, {-20}, 0, {}});
+    m.tensors.push_back({"relu6", 9, {1, 4}, {0.25f}, {-20}, 0, {}});
+    m.tensors.push_back({"deq", 0, {1, 4}, {}, {}, 0, {}});
+    m.ops.push_back({114, {0}, {1}, 0, nullptr, false});
+    m.ops.push_back({19, {1}, {2}, 0, nullptr, false});
+    m.ops.push_back({21, {2}, {3}, 0, nullptr, false});
+    m.ops.push_back({6, {3}, {4}, 0, nullptr, false});
+    m.inputs = {0};
+    m.outputs = {4};
+    const auto b = testmodel::build(m);
+    EngineClassifier q;
+    CHECK(q.load(b.data(), b.size()));
+    if (!q.ready()) std::printf("load failed: %s\n", q.last_error());
+    const int8_t in[4] = {-3, 0, 1, 60};
+    CHECK(q.invoke(reinterpret_cast<const uint8_t*>(in), 4) == sorter::Status::kOk);
+    const int8_t* d = nullptr;
+    size_t n = 0;
+    const char* name = nullptr;
+    q.dump_tensor(0, &d, &n, &name);
+    CHECK(d[0] == 4 && d[1] == 10 && d[2] == 12 && d[3] == 127);  // 2x + 10, saturated
+    q.dump_tensor(1, &d, &n, &name);
+    CHECK(d[0] == -20 && d[1] == -20 && d[2] == -18 && d[3] == 97);  // (q - 10) - 20, floor at -20
+    q.dump_tensor(2, &d, &n, &name);
+    CHECK(d[0] == -20 && d[1] == -20 && d[2] == -18 && d[3] == 4);  // six = -20 + 6 / 0.25
+    float f[4];
+    CHECK(q.output_bytes() == 16);
+    std::memcpy(f, q.output(), 16);
+    CHECK(f[0] == 0.0f && f[1] == 0.0f && f[2] == 0.5f && f[3] == 6.0f);
+    std::vector<int8_t> s(4);
+    CHECK(q.classify(in, 4, s.data(), 4, nullptr) == sorter::Status::kInvokeFailed);  // float output
+  }
   // Not loaded.
   EngineClassifier empty;
   CHECK(!empty.ready());
