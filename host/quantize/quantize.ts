@@ -11,6 +11,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Operator, Quantization, Tensor, TfliteModel, PlastisortMetadata } from '../tflite/model.ts';
 import { writeTflite } from '../tflite/writer.ts';
+import { loadLiteRtModel } from '../tflite/litert.ts';
+import { log } from '../util/log.ts';
 import { UserError } from '../util/errors.ts';
 import type { IrGraph, IrOp } from './ir.ts';
 import { hasWeights } from './ir.ts';
@@ -43,12 +45,20 @@ export interface QuantizeOptions {
   validation?: { images: Uint8Array[]; labels: number[] };
   /** Cancel the input's residual offset in the first convolution's bias (default true). */
   compensateInputOffset?: boolean;
-  /** Also measure accuracy without compensation and with an ideal (offset-free) input (default true). */
+  /** Also measure validation scores without the compensation (default true). */
   measureInputOffset?: boolean;
+  /**
+   * How int8 validation scores are computed: 'litert' runs each candidate `.tflite` in LiteRT (real
+   * integer kernels; default, falls back to 'simulate' if LiteRT cannot load), 'simulate' runs the float
+   * executor with every weight and activation rounded to its int8 grid.
+   */
+  evaluator?: Int8Evaluator;
   batchSize?: number;
   seed?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
+
+export type Int8Evaluator = 'litert' | 'simulate';
 
 export interface SplitScore {
   /** Top-1 agreement with the float model on the validation images. */
@@ -80,7 +90,7 @@ export interface QuantizeReport {
   percentile: number;
   /** Validation scores per method tried (absent without validation images). */
   candidates: Array<{ method: CalibrationMethod } & Partial<SplitScore>>;
-  validation?: { images: number; floatAccuracy: number; int8: SplitScore; simulated: true };
+  validation?: { images: number; floatAccuracy: number; int8: SplitScore; evaluator: Int8Evaluator };
   input: {
     scale: number;
     zeroPoint: number;
@@ -91,8 +101,8 @@ export interface QuantizeReport {
     residualOffsetLsb: number;
     compensatedInFirstLayer: boolean;
     compensatedOps: string[];
-    /** Simulated int8 validation scores with the shipped input, without compensation, and with an offset-free input. */
-    effect?: { shipped: SplitScore; uncompensated?: SplitScore; offsetFree: SplitScore };
+    /** Int8 validation scores of the shipped model and of the same model without the bias compensation. */
+    effect?: { shipped: SplitScore; uncompensated: SplitScore; evaluator: Int8Evaluator };
   };
   calibration: { images: number; sampleBudget: number };
   lowering: { notes: string[]; ops: Record<string, number> };
@@ -411,6 +421,38 @@ function contractScaling(iq: InputQuantization): FloatScaling {
   return { scale: iq.scale, offset: -(128 + iq.zeroPoint) * iq.scale };
 }
 
+function metadataFor(config: QuantizeConfig): PlastisortMetadata {
+  return {
+    schema: 'plastisort.model/1',
+    labels: [...config.classes],
+    inputSize: config.inputSize,
+    inputContract: 'rgb888_minus_128',
+    floatScaling: { ...config.floatScaling },
+    resize: config.resize,
+    ...(config.manifestSha256 ? { manifestSha256: config.manifestSha256 } : {}),
+    ...(config.runId ? { runId: config.runId } : {}),
+  };
+}
+
+/** Top-1 classes of an int8 `.tflite` (input q = p − 128) run by LiteRT. */
+export async function liteRtClasses(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<number[]> {
+  const model = await loadLiteRtModel(tflite);
+  try {
+    const preds: number[] = [];
+    for (const img of images) {
+      const [out] = await model.run([Int8Array.from(img, (p) => p - 128)]);
+      const o = out!;
+      let best = 0;
+      for (let j = 1; j < o.length; j++) if (o[j]! > o[best]!) best = j;
+      preds.push(best);
+      if (preds.length % 8 === 0 || preds.length === images.length) onProgress?.(preds.length);
+    }
+    return preds;
+  } finally {
+    model.dispose();
+  }
+}
+
 export interface QuantizeResult {
   tflite: Uint8Array;
   model: TfliteModel;
@@ -459,21 +501,36 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   let chosen: { method: CalibrationMethod; params: QuantParams; score?: SplitScore } | undefined;
   let validation: QuantizeReport['validation'];
   let effect: QuantizeReport['input']['effect'];
-  const val = opts.validation;
+  const val = opts.validation && opts.validation.images.length > 0 ? opts.validation : undefined;
   if (val && val.images.length !== val.labels.length) throw new Error('validation images and labels differ in length');
+  const meta = metadataFor(config);
+  let evaluator: Int8Evaluator = opts.evaluator ?? 'litert';
   let floatPreds: number[] = [];
-  if (val && val.images.length > 0) {
+  const int8Score = async (graph: IrGraph, params: QuantParams, label: string): Promise<SplitScore> => {
+    const v = val!;
+    if (evaluator === 'litert') {
+      try {
+        const preds = await liteRtClasses(writeTflite(buildTfliteModel(graph, params, meta)), v.images, (d) => progress(label, d, v.images.length));
+        return score(preds, floatPreds, v.labels);
+      } catch (e) {
+        log.warn(`LiteRT could not run the candidate model (${(e as Error).message}); scoring by int8 simulation instead`);
+        evaluator = 'simulate';
+      }
+    }
+    const exec = new IrExecutor(graph, fakeQuantOf(graph, params));
+    const preds = await predictClasses(exec, v.images, config.inputSize, contractScaling(iq), batchSize, (d) => progress(label, d, v.images.length));
+    exec.dispose();
+    return score(preds, floatPreds, v.labels);
+  };
+  if (val) {
     const exec = new IrExecutor(floatGraph);
     floatPreds = await predictClasses(exec, val.images, config.inputSize, config.floatScaling, batchSize, (d) => progress('validate float', d, val.images.length));
     exec.dispose();
   }
   for (const method of methods) {
     const params = assignQuantParams(qGraph, stats, iq, method, percentile);
-    if (val && val.images.length > 0) {
-      const exec = new IrExecutor(qGraph, fakeQuantOf(qGraph, params));
-      const preds = await predictClasses(exec, val.images, config.inputSize, contractScaling(iq), batchSize, (d) => progress(`validate int8 ${method}`, d, val.images.length));
-      exec.dispose();
-      const s = score(preds, floatPreds, val.labels);
+    if (val) {
+      const s = await int8Score(qGraph, params, `validate int8 ${method}`);
       candidates.push({ method, ...s });
       const better = !chosen || s.agreement > chosen.score!.agreement || (s.agreement === chosen.score!.agreement && s.accuracy > chosen.score!.accuracy);
       if (better) chosen = { method, params, score: s };
@@ -483,43 +540,19 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     }
   }
   if (!chosen) throw new Error('internal: no calibration method evaluated');
-  if (val && val.images.length > 0) {
+  if (val) {
     const floatAccuracy = floatPreds.filter((p, i) => p === val.labels[i]).length / val.images.length;
-    validation = { images: val.images.length, floatAccuracy, int8: chosen.score!, simulated: true };
+    validation = { images: val.images.length, floatAccuracy, int8: chosen.score!, evaluator };
   }
   const validateMs = performance.now() - t2;
   const tOffset = performance.now();
-  if (val && val.images.length > 0 && chosen.score) {
-    if (opts.measureInputOffset !== false && iq.residualOffset !== 0) {
-      const runWith = async (graph: IrGraph, params: QuantParams, scaling: FloatScaling, inputQuantized: boolean, label: string) => {
-        const fq = fakeQuantOf(graph, params);
-        if (!inputQuantized) fq.activations.delete(graph.input);
-        const exec = new IrExecutor(graph, fq);
-        const preds = await predictClasses(exec, val.images, config.inputSize, scaling, batchSize, (d) => progress(label, d, val.images.length));
-        exec.dispose();
-        return score(preds, floatPreds, val.labels);
-      };
-      const floatParams = assignQuantParams(floatGraph, stats, iq, chosen.method, percentile);
-      effect = {
-        shipped: chosen.score!,
-        ...(compensated.length > 0 ? { uncompensated: await runWith(floatGraph, floatParams, contractScaling(iq), true, 'input offset: uncompensated') } : {}),
-        offsetFree: await runWith(floatGraph, floatParams, config.floatScaling, false, 'input offset: offset-free'),
-      };
-    }
+  if (val && chosen.score && opts.measureInputOffset !== false && compensated.length > 0) {
+    const uncompensated = await int8Score(floatGraph, assignQuantParams(floatGraph, stats, iq, chosen.method, percentile), 'input offset: uncompensated');
+    effect = { shipped: chosen.score, uncompensated, evaluator };
   }
   const offsetEffectMs = performance.now() - tOffset;
 
   const t3 = performance.now();
-  const meta: PlastisortMetadata = {
-    schema: 'plastisort.model/1',
-    labels: [...config.classes],
-    inputSize: config.inputSize,
-    inputContract: 'rgb888_minus_128',
-    floatScaling: { ...config.floatScaling },
-    resize: config.resize,
-    ...(config.manifestSha256 ? { manifestSha256: config.manifestSha256 } : {}),
-    ...(config.runId ? { runId: config.runId } : {}),
-  };
   const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta);
   const tflite = writeTflite(tfliteModel);
   const writeMs = performance.now() - t3;

@@ -189,12 +189,17 @@ describe('quantized tiny models through LiteRT', () => {
         let maxVsFloat = 0;
         let sumVsFloat = 0;
         let maxVsSim = 0;
-        let agree = 0;
+        let clear = 0;
+        let clearAgree = 0;
         for (let i = 0; i < test.length; i++) {
           const [o] = await lite.run([Int8Array.from(test[i]!, (p) => p - 128)]);
           const probs = Array.from(o as Int8Array, (v) => (v + 128) / 256);
           const top = (a: number[]) => a.indexOf(Math.max(...a));
-          if (top(probs) === top(ref[i]!)) agree++;
+          const sorted = [...ref[i]!].sort((a, b) => b - a);
+          if (sorted[0]! - sorted[1]! > 0.04) {
+            clear++;
+            if (top(probs) === top(ref[i]!)) clearAgree++;
+          }
           for (let j = 0; j < 4; j++) {
             maxVsFloat = Math.max(maxVsFloat, Math.abs(probs[j]! - ref[i]![j]!));
             sumVsFloat += Math.abs(probs[j]! - ref[i]![j]!);
@@ -204,34 +209,40 @@ describe('quantized tiny models through LiteRT', () => {
         lite.dispose();
         // Bounds: LiteRT's integer kernels agree with our float simulation of the same int8 graph to a few
         // output LSB (1/256 each; requantization rounding compounds over 8 layers), and with the float model
-        // to the accumulated activation quantization error: mean |Δp| under 0.01, max under 0.08, same top-1
-        // on at least 90% of images.
+        // to the accumulated activation quantization error: mean |Δp| under 0.01, max under 0.08; wherever
+        // the float model's top class leads by more than 0.04 (random images on an untrained net give
+        // near-ties), int8 picks the same class.
         expect(maxVsSim).toBeLessThanOrEqual(4 / 256);
         expect(sumVsFloat / (4 * test.length)).toBeLessThan(0.01);
         expect(maxVsFloat).toBeLessThan(0.08);
-        expect(agree / test.length).toBeGreaterThanOrEqual(0.9);
+        expect(clear).toBeGreaterThanOrEqual(test.length / 3);
+        expect(clearAgree).toBe(clear);
       });
     }
   }
 
-  it('chooses a calibration method on validation images and reports the input offset effect', async () => {
-    const size = 16;
-    const model = tinyClassifier({ size, batchNorm: true, seed: 9 });
-    const val = randomImages(24, size, 31);
-    const r = await quantizeModel(model, configFor(size), randomImages(16, size, 2), {
-      method: 'auto',
-      validation: { images: val, labels: val.map((_, i) => i % 4) },
+  for (const evaluator of ['litert', 'simulate'] as const) {
+    it(`chooses a calibration method on validation images (${evaluator}) and reports the input offset effect`, async () => {
+      const size = 16;
+      const model = tinyClassifier({ size, batchNorm: true, seed: 9 });
+      const val = randomImages(24, size, 31);
+      const r = await quantizeModel(model, configFor(size), randomImages(16, size, 2), {
+        method: 'auto',
+        evaluator,
+        validation: { images: val, labels: val.map((_, i) => i % 4) },
+      });
+      expect(r.report.candidates.map((c) => c.method)).toEqual(['minmax', 'percentile', 'mse']);
+      const best = Math.max(...r.report.candidates.map((c) => c.agreement!));
+      expect(r.report.candidates.find((c) => c.method === r.report.method)!.agreement).toBe(best);
+      expect(r.report.validation).toMatchObject({ images: 24, evaluator });
+      expect(r.report.validation!.int8.agreement).toBeGreaterThanOrEqual(0.75);
+      expect(r.report.input.compensatedInFirstLayer).toBe(true);
+      expect(r.report.input.effect).toMatchObject({ evaluator, shipped: r.report.validation!.int8 });
+      expect(r.report.input.effect!.uncompensated.agreement).toBeGreaterThanOrEqual(0.5);
+      expect(r.report.tensors[0]).toMatchObject({ scale: SCALING.scale, zeroPoint: 0 });
+      expect(r.report.sizes.tfliteBytes).toBe(r.tflite.byteLength);
     });
-    expect(r.report.candidates.map((c) => c.method)).toEqual(['minmax', 'percentile', 'mse']);
-    const best = Math.max(...r.report.candidates.map((c) => c.agreement!));
-    expect(r.report.candidates.find((c) => c.method === r.report.method)!.agreement).toBe(best);
-    expect(r.report.validation!.images).toBe(24);
-    expect(r.report.input.compensatedInFirstLayer).toBe(true);
-    expect(r.report.input.effect!.offsetFree.agreement).toBeGreaterThan(0.5);
-    expect(r.report.input.effect!.uncompensated).toBeDefined();
-    expect(r.report.tensors[0]).toMatchObject({ scale: SCALING.scale, zeroPoint: 0 });
-    expect(r.report.sizes.tfliteBytes).toBe(r.tflite.byteLength);
-  });
+  }
 
   it('refuses a model whose output does not match the class list', async () => {
     const model = tinyClassifier({ size: 16, batchNorm: false, classes: 3 });

@@ -63,8 +63,9 @@ Example:
           `wrote ${r.output} (${r.sizes.tfliteBytes} bytes: ${r.sizes.int8WeightBytes} int8 weight + ${r.sizes.int32BiasBytes} int32 bias bytes, ${r.sizes.overheadPercent.toFixed(2)}% overhead)`,
           `calibration: ${r.calibration.images} training images, method ${r.method}${r.methodRequested === 'auto' ? ' (auto)' : ''}`,
           ...r.candidates.map((c) => `  ${c.method.padEnd(10)} val agreement ${pct(c.agreement)}  accuracy ${pct(c.accuracy)}`),
-          r.validation ? `val: float accuracy ${pct(r.validation.floatAccuracy)}, int8 (simulated) ${pct(r.validation.int8.accuracy)}, agreement ${pct(r.validation.int8.agreement)}` : 'val: not measured',
+          r.validation ? `val: float accuracy ${pct(r.validation.floatAccuracy)}, int8 (${r.validation.evaluator}) ${pct(r.validation.int8.accuracy)}, agreement ${pct(r.validation.int8.agreement)}` : 'val: not measured',
           `input: q = p − 128, scale ${r.input.scale.toPrecision(6)}, zero point ${r.input.zeroPoint} (exact ${r.input.exactZeroPoint}); residual offset ${r.input.residualOffset.toPrecision(3)} (${r.input.residualOffsetLsb.toFixed(2)} LSB)${r.input.compensatedInFirstLayer ? ', cancelled in the first convolution bias' : ''}`,
+          ...(r.input.effect ? [`  val agreement with the cancellation ${pct(r.input.effect.shipped.agreement)}, without ${pct(r.input.effect.uncompensated.agreement)}`] : []),
           `report: ${reportPathFor(r.output)} (${(r.timings.totalMs / 1000).toFixed(1)} s)`,
         ];
         process.stdout.write(lines.join('\n') + '\n');
