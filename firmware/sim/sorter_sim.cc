@@ -265,7 +265,7 @@ int main(int argc, char** argv) {
   std::thread reader([&] {
     Throttle throttle(baud);
     sorter_link::FrameDecoder decoder;
-    std::vector<uint8_t> buf(baud > 0 ? 64 : 65536);
+    std::vector<uint8_t> buf(baud > 0 ? 1024 : 65536);
     for (;;) {
       const ssize_t n = ::read(in_fd, buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;

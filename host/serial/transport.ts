@@ -50,7 +50,7 @@ export async function openSerialTransport(path: string, baudRate: number): Promi
   });
   port.on('close', () => l.emitClose(`${path} closed`));
   port.on('error', (e: Error) => l.emitClose(`${path}: ${e.message}`));
-  // Writes go out in chunks small enough for a tty's buffer, each drained (tcdrain) before the next.
+  // Writes go out in 2 KiB chunks, inside a tty buffer, each drained (tcdrain) before the next.
   // A large write that fills the buffer makes node-serialport wait for a "writable" poll event,
   // which can be lost while a read poll is pending: on a pty at a throttled rate the second
   // pipelined INFER then stalled forever. Draining first means a write never sees EAGAIN.
