@@ -197,6 +197,10 @@ describe('data split: layout and bad input', () => {
 
   it('rejects a missing folder, bad class names, clashing names and bad ratios with one-line UserErrors', async () => {
     await expect(splitDataset({ data: join(tmp, 'nope'), ...quiet })).rejects.toThrow(/--data .*nope: folder not found/);
+    await writeFile(join(tmp, 'afile.txt'), 'x');
+    await expect(splitDataset({ data: join(tmp, 'afile.txt'), ...quiet })).rejects.toThrow(/is a file, not a folder/);
+    await mkdir(join(tmp, 'noclasses'), { recursive: true });
+    await expect(splitDataset({ data: join(tmp, 'noclasses'), ...quiet })).rejects.toThrow(/no class folders inside/);
     const bad = join(tmp, 'badname');
     await makeBase(bad, { '1st_class': 1, ok: 1 }, 5000);
     await expect(splitDataset({ data: bad, ...quiet })).rejects.toThrow(/class folder ".*1st_class".*starts with a digit.*rename/);
