@@ -17,6 +17,13 @@ import { join, resolve } from 'node:path';
 import { lsbStats, runHil, type HilReport } from '../host/serial/hil.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { loadImageRgb } from '../host/data/images.ts';
+import { dirname } from 'node:path';
+import { readTflite } from '../host/tflite/reader.ts';
+import { writeTflite } from '../host/tflite/writer.ts';
+import { loadLiteRtModel } from '../host/tflite/litert.ts';
+import { startStdioSim, stopChild } from '../host/serial/sim.ts';
+import { SorterClient } from '../host/serial/client.ts';
+import { childTransport } from '../host/serial/transport.ts';
 import type { ManifestItem, SplitManifest } from '../host/data/manifest.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -112,6 +119,52 @@ const lite = byKind('litert');
 const vsLite = { double: lsbStats(byKind('sim-double'), lite), single: lsbStats(byKind('sim-single'), lite) };
 const best = vsLite.double.within1 >= vsLite.single.within1 ? 'double' : 'single';
 
+// Where LiteRT and the simulator part: the first operators' outputs for one image, each read from
+// LiteRT by cutting the model after that operator.
+async function perLayerVsLitert(ops: number): Promise<{ op: number; kind: string; tensor: string; values: number; differing: Record<string, number>; maxAbs: Record<string, number> }[]> {
+  const bytes = new Uint8Array(readFileSync(chosen.model));
+  const model = readTflite(bytes);
+  const first = JSON.parse(readFileSync(chosen.manifest, 'utf8')) as SplitManifest;
+  const item = first.items.find((it) => it.split === 'test')!;
+  const input = Int8Array.from(await loadImageRgb(resolve(dirname(chosen.manifest), first.root, item.path), r.model.inputSize, 'squash'), (p) => p - 128);
+  const dumps: Record<string, { data: Int8Array }[]> = {};
+  for (const k of ['double', 'single'] as const) {
+    const child = startStdioSim({ model: chosen.model, rounding: k });
+    const c = new SorterClient(childTransport(child, k), { timeoutMs: 300_000 });
+    await c.handshake();
+    dumps[k] = (await c.dump(input)).tensors;
+    await c.close();
+    await stopChild(child);
+  }
+  const out = [];
+  for (let k = 0; k < Math.min(ops, model.operators.length); k++) {
+    const op = model.operators[k]!;
+    const lm = await loadLiteRtModel(writeTflite({ ...model, operators: model.operators.slice(0, k + 1), outputs: [op.outputs[0]!] }));
+    const [o] = await lm.run([input]);
+    lm.dispose();
+    const lite = o as Int8Array;
+    const differing: Record<string, number> = {};
+    const maxAbs: Record<string, number> = {};
+    for (const rd of ['double', 'single']) {
+      const sd = dumps[rd]![k]!.data;
+      let n = 0;
+      let m = 0;
+      for (let i = 0; i < sd.length; i++) {
+        const d = Math.abs(sd[i]! - lite[i]!);
+        if (d) {
+          n++;
+          m = Math.max(m, d);
+        }
+      }
+      differing[rd] = n;
+      maxAbs[rd] = m;
+    }
+    out.push({ op: k, kind: op.op, tensor: model.tensors[op.outputs[0]!]!.name, values: lite.length, differing, maxAbs });
+  }
+  return out;
+}
+const layers = await perLayerVsLitert(6);
+
 const figures = {
   benchmark: 'hil-plastic6',
   command: 'npm run bench -- hil-plastic6',
@@ -124,6 +177,7 @@ const figures = {
     double: { top1Agreement: vsLite.double.top1, within1Lsb: vsLite.double.within1, bitExactImages: vsLite.double.exactImages, maxAbsLsb: vsLite.double.maxAbs },
     single: { top1Agreement: vsLite.single.top1, within1Lsb: vsLite.single.within1, bitExactImages: vsLite.single.exactImages, maxAbsLsb: vsLite.single.maxAbs },
     closestRounding: best,
+    firstLayersOneImage: layers,
     targets: { top1Agreement: 0.995, within1Lsb: 0.99 },
     met: vsLite[best].top1 >= 0.995 && vsLite[best].within1 >= 0.99,
   },
