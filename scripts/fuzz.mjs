@@ -1,11 +1,12 @@
 #!/usr/bin/env zx
-// Builds every libFuzzer target (CMake targets named fuzz_*, e.g. fuzz_frame_decoder for the serial
-// frame decoder and the int8 engine's model-parser target) with clang -fsanitize=fuzzer,address into
+// Builds every libFuzzer target (CMake targets named fuzz_*: fuzz_frame_decoder for the serial frame
+// decoder, fuzz_int8_model for the int8 engine's model parser) with clang -fsanitize=fuzzer,address into
 // build-fuzz/, then runs each for a bounded time.
 //   npm run fuzz                    30 s per target
 //   npm run fuzz -- --seconds 120   longer
 //   npm run fuzz -- --only fuzz_frame_decoder
-// Needs clang (apt-get install -y clang). Not part of npm test.
+// Needs clang with its sanitizer runtimes (Debian 12: apt-get install -y clang libclang-rt-14-dev). Not
+// part of npm test.
 import { $, argv, fs, path } from 'zx';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -19,7 +20,7 @@ $.verbose = false;
 
 const clang = await $`command -v clang++`.nothrow();
 if (clang.exitCode !== 0) {
-  console.error('fuzz: clang++ not found; install it with: apt-get install -y clang (libFuzzer ships with clang)');
+  console.error('fuzz: clang++ not found; install it with: apt-get install -y clang libclang-rt-14-dev (Debian 12; libFuzzer and ASan runtimes)');
   process.exit(2);
 }
 
@@ -50,15 +51,6 @@ async function seedCorpus(target, dir) {
     const v = JSON.parse(await fs.readFile(path.join(root, 'test/vectors/protocol-frames.json'), 'utf8'));
     for (const f of v.frames) await fs.writeFile(path.join(dir, `golden-${f.name}`), Buffer.from(f.encodedHex, 'hex'));
     for (const x of v.exchanges) await fs.writeFile(path.join(dir, `request-${x.name}`), Buffer.from(x.requestHex, 'hex'));
-  }
-  if (target === 'fuzz_model_load') {
-    // Seeds: the tiny int8 classifier of the HIL tests (every op kind the exporter emits but PAD/ADD)
-    // and any .tflite the engine's tests keep.
-    const seed = path.join(dir, 'tiny.tflite');
-    await $`node --import tsx --input-type=module -e ${`import { tinyModel } from ${JSON.stringify(path.join(root, 'test/serial/fixtures.ts'))}; import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(seed)}, tinyModel(1));`}`.nothrow();
-    for (const f of await $`find ${path.join(root, 'firmware/components/int8_engine')} -name *.tflite`.lines()) {
-      if (f) await fs.copyFile(f, path.join(dir, path.basename(f)));
-    }
   }
   for (const extra of await $`find ${path.join(root, 'firmware/components')} -type d -name ${`corpus_${target}`}`.lines()) {
     if (extra) await $`cp -n ${extra}/. ${dir}/ -r`.nothrow();
