@@ -245,7 +245,7 @@ interface Connection {
   close(): Promise<void>;
 }
 
-async function connect(o: HilOptions, modelSha: string): Promise<Connection> {
+async function connect(o: HilOptions, modelSha: string, reconnecting = false): Promise<Connection> {
   let sim: PtySim | undefined;
   let transport: Transport;
   if (o.sim) {
@@ -257,7 +257,17 @@ async function connect(o: HilOptions, modelSha: string): Promise<Connection> {
     const t = transport;
     sim.child.once('exit', () => void t.close());
   } else {
-    transport = await openSerialTransport(o.port!, o.baud || 921_600);
+    // After a reset a USB device may take a few seconds to re-enumerate: keep trying when reconnecting.
+    const deadline = Date.now() + (reconnecting ? 15_000 : 0);
+    for (;;) {
+      try {
+        transport = await openSerialTransport(o.port!, o.baud || 921_600);
+        break;
+      } catch (e) {
+        if (!(e instanceof UserError) || Date.now() >= deadline) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
   const client = new SorterClient(transport, { timeoutMs: o.timeoutMs, retries: o.retries, baud: o.baud });
   try {
@@ -402,7 +412,7 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
     try {
       while (queue.length && session.images < wantNew) {
         if (!conn) {
-          conn = await connect(o, modelSha);
+          conn = await connect(o, modelSha, reconnects > 0);
           lastInfo = conn.info;
           if (!t0) t0 = Date.now();
           if (conn.info.width !== size || conn.info.height !== size || conn.info.channels !== 3) {
