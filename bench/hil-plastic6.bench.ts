@@ -18,7 +18,7 @@ import { lsbStats, runHil, type HilReport } from '../host/serial/hil.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { loadImageRgb } from '../host/data/images.ts';
 import { dirname } from 'node:path';
-import { readTflite } from '../host/tflite/reader.ts';
+import { getPlastisortMetadata, readTflite } from '../host/tflite/reader.ts';
 import { writeTflite } from '../host/tflite/writer.ts';
 import { loadLiteRtModel } from '../host/tflite/litert.ts';
 import { startStdioSim, stopChild } from '../host/serial/sim.ts';
@@ -80,7 +80,7 @@ async function standIn(): Promise<{ model: string; manifest: string; note: strin
 function pick(): { model: string; manifest: string; note: string } | null {
   const envModel = process.env.PLASTISORT_HIL_MODEL;
   const envManifest = process.env.PLASTISORT_HIL_MANIFEST;
-  if (envModel && envManifest) return { model: resolve(envModel), manifest: resolve(envManifest), note: 'model and manifest from PLASTISORT_HIL_MODEL / PLASTISORT_HIL_MANIFEST' };
+  if (envModel && envManifest) return { model: resolve(envModel), manifest: resolve(envManifest), note: process.env.PLASTISORT_HIL_NOTE ?? 'model and manifest from PLASTISORT_HIL_MODEL / PLASTISORT_HIL_MANIFEST' };
   const model = join(root, 'out/plastic6/model/plastisort.tflite');
   const manifest = join(root, 'out/plastic6/split.json');
   if (existsSync(model) && existsSync(manifest)) return { model, manifest, note: 'the pipeline\'s plastic6 model (out/plastic6)' };
@@ -94,7 +94,8 @@ const base = { model: chosen.model, manifest: chosen.manifest, split: 'test' as 
 // 1. Accuracy agreement, unthrottled, fresh journal.
 // The journal of an earlier run of this benchmark on the same model is resumed (runHil checks the
 // model and manifest hashes); PLASTISORT_BENCH_FRESH=1 starts over.
-const accOut = join(cache, 'accuracy');
+const modelSha = createHash('sha256').update(readFileSync(chosen.model)).digest('hex');
+const accOut = join(cache, `accuracy-${modelSha.slice(0, 12)}`);
 const resumed = existsSync(join(accOut, 'journal.jsonl')) && process.env.PLASTISORT_BENCH_FRESH !== '1';
 if (!resumed) rmSync(accOut, { recursive: true, force: true });
 const t0 = Date.now();
@@ -103,7 +104,7 @@ const accSeconds = (Date.now() - t0) / 1000;
 const r: HilReport = acc.report;
 
 // 2. Throughput at 921,600 baud on the first images of the split (device phase only).
-const tpOut = join(cache, 'throughput');
+const tpOut = join(cache, `throughput-${modelSha.slice(0, 12)}`);
 rmSync(tpOut, { recursive: true, force: true });
 const tp = await runHil({ ...base, baud: BAUD, out: tpOut, references: false, limit: throughputImages });
 const t = tp.report.timing;
@@ -126,7 +127,8 @@ async function perLayerVsLitert(ops: number): Promise<{ op: number; kind: string
   const model = readTflite(bytes);
   const first = JSON.parse(readFileSync(chosen.manifest, 'utf8')) as SplitManifest;
   const item = first.items.find((it) => it.split === 'test')!;
-  const input = Int8Array.from(await loadImageRgb(resolve(dirname(chosen.manifest), first.root, item.path), r.model.inputSize, 'squash'), (p) => p - 128);
+  const resize = getPlastisortMetadata(model)?.resize ?? 'squash';
+  const input = Int8Array.from(await loadImageRgb(resolve(dirname(chosen.manifest), first.root, item.path), r.model.inputSize, resize), (p) => p - 128);
   const dumps: Record<string, { data: Int8Array }[]> = {};
   for (const k of ['double', 'single'] as const) {
     const child = startStdioSim({ model: chosen.model, rounding: k });
