@@ -1,12 +1,14 @@
 /** Bad input to train/finetune: one-line UserErrors naming the problem, and nothing half-written. */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readManifest } from '../../host/data/manifest-io.ts';
 import { loadBackbone, type LoadedBackbone } from '../../host/train/backbones.ts';
 import { finetuneRun, trainBaseline } from '../../host/train/trainer.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { synthManifest, tempDir } from './fixtures.ts';
+import { removeTempDirs, synthManifest, tempDir } from './fixtures.ts';
+
+afterAll(removeTempDirs);
 
 async function userError(p: Promise<unknown>): Promise<string> {
   const e = await p.then(

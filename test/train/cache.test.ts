@@ -1,5 +1,5 @@
 /** The activation cache: reused only when every key field matches; sized up front. */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { readManifest } from '../../host/data/manifest-io.ts';
@@ -7,7 +7,9 @@ import type { SplitManifest } from '../../host/data/manifest.ts';
 import { initBackend } from '../../host/train/backend.ts';
 import { cacheKeyHash, getFeatures, type FeatureCacheKey } from '../../host/train/features.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { synthManifest, tempDir } from './fixtures.ts';
+import { removeTempDirs, synthManifest, tempDir } from './fixtures.ts';
+
+afterAll(removeTempDirs);
 
 function tinyExtractor(): tf.LayersModel {
   const input = tf.input({ shape: [null, null, 3] as unknown as number[] });

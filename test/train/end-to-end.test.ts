@@ -3,7 +3,7 @@
  * in node_modules): the baseline must learn a visually separable two-class task above chance, the run
  * folder must load as a Predictor that reproduces it, and fine-tuning must change only the unfrozen tail.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -12,7 +12,9 @@ import { readManifest } from '../../host/data/manifest-io.ts';
 import { loadBackbone, type LoadedBackbone } from '../../host/train/backbones.ts';
 import { createRunPredictor, loadRun, type RunConfig } from '../../host/train/run.ts';
 import { finetuneRun, trainBaseline, type TrainResult } from '../../host/train/trainer.ts';
-import { synthManifest, tempDir } from './fixtures.ts';
+import { removeTempDirs, synthManifest, tempDir } from './fixtures.ts';
+
+afterAll(removeTempDirs);
 
 describe('train and finetune end to end (synthetic, input 160)', () => {
   let fx: Awaited<ReturnType<typeof synthManifest>>;

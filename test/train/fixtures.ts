@@ -1,12 +1,21 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSynthDataset } from '../../host/data/synth.ts';
 import { splitDataset } from '../../host/data/split.ts';
 import { writeManifest } from '../../host/data/manifest-io.ts';
 
+const created: string[] = [];
+
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `plastisort-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `plastisort-${prefix}-`));
+  created.push(dir);
+  return dir;
+}
+
+/** Removes every folder made by tempDir in this test file (call from afterAll). */
+export function removeTempDirs(): void {
+  for (const d of created.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 
 /** A small synthetic dataset of `classes` and its split manifest, in a fresh temp folder. */
