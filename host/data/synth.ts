@@ -13,7 +13,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { createRng } from './images.ts';
+import { createRng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';
 import { progressBar } from '../util/progress.ts';
 import { stableJson, writeDirAtomic } from '../util/atomic.ts';

@@ -4,6 +4,8 @@
  * `EvalMetrics` is what `metrics.json` holds; see docs/metrics.md.
  */
 
+import { createRng } from '../util/rng.ts';
+
 export const METRICS_SCHEMA = 'plastisort.metrics/1' as const;
 
 export interface ClassMetrics {
@@ -148,18 +150,6 @@ function summarise(confusion: number[][]): Summary {
   };
 }
 
-/** mulberry32: small, fast, and the same sequence on every platform for a given seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Quantile of sorted values with linear interpolation between order statistics (numpy's default). */
 export function quantileSorted(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -177,7 +167,7 @@ function bootstrapIntervals(
   seed: number,
 ): BootstrapResult {
   const n = yTrue.length;
-  const rand = seededRandom(seed);
+  const rand = createRng(seed);
   const accs = new Array<number>(resamples);
   const f1s = new Array<number>(resamples);
   const m = Array.from({ length: k }, () => new Array<number>(k).fill(0));

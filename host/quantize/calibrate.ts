@@ -6,6 +6,7 @@
  */
 import type { IrGraph } from './ir.ts';
 import { IrExecutor, imagesToBatch } from './execute.ts';
+import { createRng } from '../util/rng.ts';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
 export const CALIBRATION_METHODS: readonly CalibrationMethod[] = ['minmax', 'percentile', 'mse'];
@@ -26,25 +27,13 @@ export interface CalibrateOptions {
   onBatch?: (done: number) => void;
 }
 
-function xorshift(seed: number): () => number {
-  let s = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
 /** Runs the float graph over the images and gathers per-value statistics. */
 export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: CalibrateOptions): Promise<Map<number, ValueStats>> {
   const size = graph.values[graph.input]!.shape[1]!;
   const batchSize = opts.batchSize ?? 8;
   const budget = opts.sampleBudget ?? 131072;
   const perImage = Math.max(16, Math.ceil(budget / Math.max(1, images.length)));
-  const rand = xorshift(opts.seed ?? 1);
+  const rand = createRng(opts.seed ?? 1);
   const stats = new Map<number, { min: number; max: number; sample: number[] }>();
   const exec = new IrExecutor(graph);
   try {

@@ -4,7 +4,7 @@
  * label smoothing), early stopping on validation loss with the best weights restored.
  */
 import * as tf from '@tensorflow/tfjs';
-import { createRng } from '../data/images.ts';
+import { createRng } from '../util/rng.ts';
 import { progressBar } from '../util/progress.ts';
 import type { SplitFeatures } from './features.ts';
 import type { EpochRecord, RunHistory } from './run.ts';

@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { createRng, DEFAULT_AUGMENT, RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
+import { DEFAULT_AUGMENT, RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
+import { createRng } from '../util/rng.ts';
 import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
 import type { SplitManifest } from '../data/manifest.ts';
 import { computeMetrics, type EvalMetrics } from '../eval/metrics.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../../host/data/images.ts';
+import { createRng } from '../../host/util/rng.ts';
 import { areaDownsample, dhashRgb, hamming, nearPairs, thumbDistance, thumbRgb, UnionFind } from '../../host/data/dedup.ts';
 
 function randomHash(rng: () => number, bytes: number): Uint8Array {

@@ -3,10 +3,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { createRng } from '../../host/util/rng.ts';
 import {
   applyAugment,
   augmentRgb,
-  createRng,
   DEFAULT_AUGMENT,
   drawAugmentParams,
   loadImageRgb,

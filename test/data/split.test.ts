@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
-import { createRng } from '../../host/data/images.ts';
+import { createRng } from '../../host/util/rng.ts';
 import { splitDataset, splitTargets, sanitizeClassName } from '../../host/data/split.ts';
 import { readManifest, serializeManifest, verifyManifestFiles, writeManifest } from '../../host/data/manifest-io.ts';
 import { crossSplitDuplicates } from './helpers.ts';

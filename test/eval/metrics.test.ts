@@ -6,8 +6,8 @@ import {
   confusionChanges,
   confusionMatrix,
   metricsProblem,
-  seededRandom,
 } from '../../host/eval/metrics.ts';
+import { createRng } from '../../host/util/rng.ts';
 
 // Hand-worked example: three classes, class "c" is never predicted.
 //            pred a  pred b  pred c
@@ -72,7 +72,7 @@ describe('computeMetrics', () => {
   });
 
   it('weighted recall equals accuracy on random data', () => {
-    const rand = seededRandom(7);
+    const rand = createRng(7);
     const t = Array.from({ length: 500 }, () => Math.floor(rand() * 5));
     const p = t.map((v) => (rand() < 0.7 ? v : Math.floor(rand() * 5)));
     const m = computeMetrics(t, p, ['a', 'b', 'c', 'd', 'e'], { bootstrap: 0 });
@@ -89,7 +89,7 @@ describe('computeMetrics', () => {
 });
 
 describe('bootstrap', () => {
-  const rand = seededRandom(3);
+  const rand = createRng(3);
   const t = Array.from({ length: 215 }, () => Math.floor(rand() * 6));
   const p = t.map((v) => (rand() < 0.85 ? v : Math.floor(rand() * 6)));
   const names = ['a', 'b', 'c', 'd', 'e', 'f'];

@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createRng } from '../../host/util/rng.ts';
 import { buildPartitionTable, PARTITION_TYPE_APP, PARTITION_TYPE_DATA } from '../../host/flash/partition-table.ts';
 
 export const APP_OFFSET = 0x10000;
@@ -9,13 +10,8 @@ export const MODEL_PARTITION_SIZE = 0x40000;
 
 /** Deterministic pseudo-random bytes, so a test's images differ from erased flash (0xFF). */
 export function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
+  const r = createRng(seed);
+  return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
 }
 
 /** A folder shaped like an ESP-IDF build output: flasher_args.json and the images it names. */

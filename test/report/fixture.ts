@@ -4,18 +4,19 @@
  */
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { computeMetrics, seededRandom, type EvalMetrics } from '../../host/eval/metrics.ts';
+import { computeMetrics, type EvalMetrics } from '../../host/eval/metrics.ts';
 import type { ReportInput } from '../../host/report/html.ts';
+import { createRng } from '../../host/util/rng.ts';
 
 export const CLASSES = ['bottle', 'bag', 'straw', 'container', 'cup', 'lid'];
 
 function predictions(truth: number[], correctRate: number, seed: number): number[] {
-  const r = seededRandom(seed);
+  const r = createRng(seed);
   return truth.map((t) => (r() < correctRate ? t : Math.floor(r() * CLASSES.length)));
 }
 
 function history(epochs: number, start: number, seed: number) {
-  const r = seededRandom(seed);
+  const r = createRng(seed);
   return {
     stage: 'x',
     bestEpoch: Math.max(1, epochs - 2),
@@ -45,7 +46,7 @@ export async function makeContactSheet(dir: string): Promise<string> {
 }
 
 export function makeEvaluations(): { label: string; metrics: EvalMetrics }[] {
-  const r = seededRandom(11);
+  const r = createRng(11);
   const truth = Array.from({ length: 215 }, () => Math.floor(r() * CLASSES.length));
   const floatPred = predictions(truth, 0.9, 2);
   const int8Pred = floatPred.map((p, i) => (i % 40 === 0 ? (p + 1) % CLASSES.length : p));

@@ -11,21 +11,11 @@ import { writeTflite } from '../../host/tflite/writer.ts';
 import { withPlastisortMetadata } from '../../host/tflite/reader.ts';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 import { findSimBinary } from '../../host/serial/sim.ts';
+import { createRng } from '../../host/util/rng.ts';
 
 export const CLASSES = ['HDPE', 'LDPE', 'PET', 'PP', 'PS', 'PVC'];
 export const SIZE = 24;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 const q = (scale: number, zeroPoint: number): Quantization => ({ scale: [scale], zeroPoint: [zeroPoint] });
 const bytesOf = (a: Int8Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -35,7 +25,7 @@ const bytesOf = (a: Int8Array | Int32Array) => new Uint8Array(a.buffer, a.byteOf
  * H,W → FULLY_CONNECTED → SOFTMAX; int8 throughout, `seed` changes the weights (and so the hash).
  */
 export function tinyModel(seed = 1): Uint8Array {
-  const r = rng(seed);
+  const r = createRng(seed);
   const m: TfliteModel = { version: 3, description: 'hil test model', tensors: [], operators: [], inputs: [], outputs: [], buffers: [new Uint8Array(0)], metadata: {} };
   const act = (name: string, shape: number[], quant: Quantization, type: TensorType = 'int8') => {
     const t: Tensor = { name, shape, type, buffer: 0, quantization: quant };
@@ -92,7 +82,7 @@ export function tinyModel(seed = 1): Uint8Array {
 
 /** Writes `perClass` generated PNGs per class under dir/images and a manifest putting them all in `test`. */
 export async function tinyDataset(dir: string, perClass: number): Promise<string> {
-  const r = rng(42);
+  const r = createRng(42);
   const items: ManifestItem[] = [];
   const counts: SplitManifest['counts'] = {};
   for (const [label, cls] of CLASSES.entries()) {

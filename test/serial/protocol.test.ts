@@ -25,6 +25,7 @@ import {
   toHex,
   PayloadError,
 } from '../../host/serial/messages.ts';
+import { createRng } from '../../host/util/rng.ts';
 
 interface Vectors {
   protocolVersion: number;
@@ -52,16 +53,9 @@ function simplify(evs: DecodeEvent[]) {
 }
 
 /** A seeded generator so a failing case reproduces. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s;
-  };
+function rng(seed: number): () => number {
+  const r = createRng(seed);
+  return () => Math.floor(r() * 4294967296);
 }
 
 describe('golden vectors (shared with the C++ ctest)', () => {

@@ -7,7 +7,8 @@ import { formatInspectReport, inspectModel, type InspectReport } from '../../hos
 import { readTflite, withPlastisortMetadata } from '../../host/tflite/reader.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { int8ChainModel, rng } from './models.ts';
+import { int8ChainModel } from './models.ts';
+import { createRng } from '../../host/util/rng.ts';
 import { Builder } from 'flatbuffers';
 import { Command } from 'commander';
 import { register } from '../../host/cli/commands/inspect.ts';
@@ -143,7 +144,7 @@ describe('inspect', () => {
   });
 
   it('never throws anything but UserError on thousands of truncations and byte flips', () => {
-    const r = rng(2024);
+    const r = createRng(2024);
     const bases: [string, Uint8Array][] = [['generated', writeTflite(int8ChainModel())]];
     if (existsSync(PTQ)) bases.push(['official', new Uint8Array(readFileSync(PTQ))]);
     else console.warn(`fuzz: official file ${PTQ} absent, fuzzing the generated model only`);
@@ -169,7 +170,7 @@ describe('inspect', () => {
   });
 
   it('rejects random bytes that carry the TFL3 identifier', () => {
-    const r = rng(99);
+    const r = createRng(99);
     for (let i = 0; i < 1500; i++) {
       const b = Uint8Array.from({ length: 8 + Math.floor(r() * 400) }, () => Math.floor(r() * 256));
       b.set([0x54, 0x46, 0x4c, 0x33], 4);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { GraphBuilder, f32Bytes, floatChainModel, i32Bytes, i8Bytes, int8ChainModel, rng } from './models.ts';
+import { GraphBuilder, f32Bytes, floatChainModel, i32Bytes, i8Bytes, int8ChainModel } from './models.ts';
+import { createRng } from '../../host/util/rng.ts';
 import { runFloatReference } from './reference.ts';
 
 describe('LiteRT adapter runs writer output in Node', () => {
@@ -12,7 +13,7 @@ describe('LiteRT adapter runs writer output in Node', () => {
     const C = 2;
     const OC = 3;
     const K = 3;
-    const r = rng(7);
+    const r = createRng(7);
     const weights = Array.from({ length: OC * K * K * C }, () => Math.round((r() * 2 - 1) * 8) / 8);
     const bias = [0.5, -0.25, 0];
     const g = new GraphBuilder();
@@ -73,7 +74,7 @@ describe('LiteRT adapter runs writer output in Node', () => {
   it('int8 FULLY_CONNECTED matches an integer reference within ±1', async () => {
     const I = 16;
     const O = 6;
-    const r = rng(11);
+    const r = createRng(11);
     const sIn = 0.05;
     const zIn = -3;
     const sW = 0.02;
@@ -118,7 +119,7 @@ describe('LiteRT adapter runs writer output in Node', () => {
     const W = 6;
     const C = 3;
     const OC = 4;
-    const r = rng(5);
+    const r = createRng(5);
     const sIn = 1 / 128;
     const zIn = 0;
     const sW = [0.01, 0.03, 0.002, 0.02];

@@ -4,15 +4,9 @@
  */
 import { expect } from 'vitest';
 import type { ArenaPlan } from '../../host/tflite/arena.ts';
+import { createRng } from '../../host/util/rng.ts';
 import type { Quantization, Tensor, TensorType, TfliteModel } from '../../host/tflite/model.ts';
 
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 export function f32Bytes(values: ArrayLike<number>): Uint8Array {
   const a = Float32Array.from(values);
@@ -65,7 +59,7 @@ export function randomFloats(n: number, r: () => number, scale = 1): number[] {
  * CONV_2D → DEPTHWISE_CONV_2D → ADD → AVERAGE_POOL_2D → MEAN → FULLY_CONNECTED → RESHAPE → SOFTMAX.
  */
 export function floatChainModel(seed = 1): TfliteModel {
-  const r = rng(seed);
+  const r = createRng(seed);
   const g = new GraphBuilder();
   const x = g.activation('input', [1, 8, 8, 3]);
   const w1 = g.constant('conv/w', [4, 3, 3, 3], 'float32', f32Bytes(randomFloats(4 * 27, r, 0.5)));
@@ -121,7 +115,7 @@ function randomInt8(n: number, r: () => number): number[] {
 
 /** The same chain in int8, per-channel conv weights, int32 biases, int8 softmax (1/256, −128). */
 export function int8ChainModel(seed = 2): TfliteModel {
-  const r = rng(seed);
+  const r = createRng(seed);
   const g = new GraphBuilder();
   const x = g.activation('input', [1, 8, 8, 3], 'int8', q(1 / 128, 0));
   const w1Scales = [0.01, 0.02, 0.015, 0.005];
