@@ -8,7 +8,7 @@ add_library(int8_engine STATIC
   ${INT8_ENGINE_DIR}/src/flatbuffer.cc
   ${INT8_ENGINE_DIR}/src/kernels.cc
   ${INT8_ENGINE_DIR}/src/model.cc
-  ${INT8_ENGINE_DIR}/src/sha256.cc)
+  ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
 target_include_directories(int8_engine PUBLIC
   ${INT8_ENGINE_DIR}/include
   ${FW_COMPONENTS}/sorter_core/include)
@@ -27,7 +27,7 @@ if(PLASTISORT_FUZZ)
     ${INT8_ENGINE_DIR}/src/flatbuffer.cc
     ${INT8_ENGINE_DIR}/src/kernels.cc
     ${INT8_ENGINE_DIR}/src/model.cc
-    ${INT8_ENGINE_DIR}/src/sha256.cc)
+    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
   target_include_directories(fuzz_int8_model PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
   target_compile_definitions(fuzz_int8_model PRIVATE INT8_ENGINE_MAX_MACS=2e7)
   target_compile_options(fuzz_int8_model PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
@@ -68,7 +68,7 @@ if(INT8_ENGINE_HAVE_ASAN)
     ${INT8_ENGINE_DIR}/src/flatbuffer.cc
     ${INT8_ENGINE_DIR}/src/kernels.cc
     ${INT8_ENGINE_DIR}/src/model.cc
-    ${INT8_ENGINE_DIR}/src/sha256.cc)
+    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
   target_include_directories(int8_engine_tests_asan PRIVATE
     ${INT8_ENGINE_DIR}/include ${INT8_ENGINE_DIR}/tests ${FW_COMPONENTS}/sorter_core/include)
   target_compile_options(int8_engine_tests_asan PRIVATE ${PLASTISORT_WARNINGS} -O1 -g
@@ -86,7 +86,7 @@ if(INT8_ENGINE_HAVE_ASAN)
     ${INT8_ENGINE_DIR}/src/flatbuffer.cc
     ${INT8_ENGINE_DIR}/src/kernels.cc
     ${INT8_ENGINE_DIR}/src/model.cc
-    ${INT8_ENGINE_DIR}/src/sha256.cc)
+    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
   target_include_directories(int8_engine_fuzz_replay PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
   target_compile_definitions(int8_engine_fuzz_replay PRIVATE INT8_ENGINE_MAX_MACS=2e7)
   target_compile_options(int8_engine_fuzz_replay PRIVATE ${PLASTISORT_WARNINGS} -O1 -g

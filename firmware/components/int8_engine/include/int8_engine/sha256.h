@@ -1,25 +1,16 @@
-// SHA-256 (FIPS 180-4). Used for the model hash in the engine's description and the protocol handshake.
+// SHA-256 for the model hash in the engine's description and the protocol handshake: the portable
+// core's implementation (sorter/checksum.h), so the device and the simulator hash with one piece of code.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "sorter/checksum.h"
+
 namespace int8_engine {
 
-class Sha256 {
- public:
-  Sha256();
-  void update(const uint8_t* data, size_t len);
-  void finish(uint8_t digest[32]);
+using Sha256 = sorter::Sha256;
 
- private:
-  void block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_;
-  uint64_t total_len_;
-};
-
-void sha256(const uint8_t* data, size_t len, uint8_t digest[32]);
+inline void sha256(const uint8_t* data, size_t len, uint8_t digest[32]) { sorter::Sha256::hash(data, len, digest); }
 
 }  // namespace int8_engine
