@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { action, parseIntOption } from '../run.ts';
-import { trainBaseline, finetuneRun, DEFAULTS } from '../../train/trainer.ts';
+import { trainBaseline, finetuneRun, DEFAULTS, type CommonTrainOptions } from '../../train/trainer.ts';
 import type { ResizePolicy } from '../../data/images.ts';
 
 function floatOption(name: string) {
@@ -11,18 +11,8 @@ function floatOption(name: string) {
   };
 }
 
-interface CommonFlags {
-  out: string;
-  batchSize?: number;
-  epochs?: number;
-  patience?: number;
-  lr?: number;
-  views?: number;
-  seed?: number;
-  labelSmoothing?: number;
-  threads?: number;
-  cacheDir?: string;
-}
+/** The trainer's shared options as flags; commander names the cache folder `--cache-dir`. */
+type CommonFlags = Omit<CommonTrainOptions, 'cacheRoot' | 'skipVerify' | 'loadedBackbone' | 'memoryLimitBytes'> & { cacheDir?: string };
 
 export function register(program: Command): void {
   const b = DEFAULTS.baseline;
