@@ -20,6 +20,7 @@ interface EvaluateFlags {
 export function register(program: Command): void {
   program
     .command('evaluate')
+    .summary('metrics of a run or .tflite on a split')
     .argument('<target>', 'a run folder (plastisort train/finetune) or an int8 .tflite (plastisort quantize)')
     .description(
       'Score a model on one split of the manifest: accuracy, per-class precision/recall/F1/support, macro and ' +
@@ -75,6 +76,7 @@ export function register(program: Command): void {
 
   program
     .command('compare')
+    .summary('side-by-side metrics of two evaluations')
     .argument('<a>', 'first run folder, evaluation folder or metrics.json (e.g. the baseline)')
     .argument('<b>', 'second one (e.g. the fine-tuned run)')
     .description(

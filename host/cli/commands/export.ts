@@ -16,6 +16,7 @@ function describe(s: ModelSummary): string {
 export function register(program: Command): void {
   program
     .command('export')
+    .summary('firmware headers (C array, model info, op resolver)')
     .description(
       'write the firmware files for an int8 .tflite: model_data.h/.cc (16-byte aligned C array), model_info.h (input shape, quantization, labels, SHA-256, arena size) and op_resolver.h (a TFLM MicroMutableOpResolver with exactly the model\'s ops)',
     )

@@ -6,6 +6,7 @@ import { action, parseIntOption } from '../run.ts';
 export function register(program: Command): void {
   program
     .command('flash')
+    .summary('write firmware and/or model to a bin over USB')
     .description(
       'write the firmware (bootloader, partition table, app) and optionally the model to an ESP32-S3 bin over USB, verifying each region by MD5',
     )
@@ -31,6 +32,7 @@ export function register(program: Command): void {
 
   program
     .command('bundle')
+    .summary('release folder of images, model and SHA-256s')
     .description('pack the app images, flasher_args.json and a model into one folder for technicians, with SHA-256s')
     .option('--build <dir>', 'ESP-IDF build folder holding flasher_args.json', 'firmware/build')
     .option('--model <file.tflite>', 'model to include')

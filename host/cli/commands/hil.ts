@@ -28,6 +28,7 @@ interface HilCliOptions {
 export function register(program: Command): void {
   program
     .command('hil')
+    .summary('hardware-in-the-loop run on a board or the simulator')
     .description(
       'Hardware-in-the-loop run: stream a manifest split to the board (or to sorter-sim), journal the results, and compare them with desktop int8 (LiteRT) and the bit-exact simulator in both rounding variants.',
     )

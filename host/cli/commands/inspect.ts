@@ -5,6 +5,7 @@ import { action } from '../run.ts';
 export function register(program: Command): void {
   program
     .command('inspect')
+    .summary('ops, tensors, weights and arena of a .tflite')
     .description(
       'show what a .tflite model holds: operators and counts, tensors with shapes and quantization, weight bytes by type, the peak activation memory of a greedy arena plan (to size the TFLM arena), inputs/outputs and plastisort metadata',
     )

@@ -22,6 +22,7 @@ interface PipelineCliOptions {
 export function register(program: Command): void {
   program
     .command('pipeline')
+    .summary('photos → … → report in one resumable run (npm start)')
     .description(
       'photos → split → train → fine-tune → evaluate → quantize → evaluate int8 → export headers → HIL → HTML report; ' +
         'stages whose inputs did not change are skipped, so a re-run resumes where an interrupted one stopped',

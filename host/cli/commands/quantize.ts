@@ -18,6 +18,7 @@ function pct(x: number | undefined): string {
 export function register(program: Command): void {
   program
     .command('quantize')
+    .summary('full-int8 .tflite from a trained run')
     .description('Quantize a trained run to a full-int8 .tflite for TensorFlow Lite Micro (input q = p − 128, int8 softmax output)')
     .argument('<run>', 'trained run folder (plastisort train / finetune --out)')
     .requiredOption('--out <file>', 'output .tflite; the report goes next to it as FILE.quantize.json')

@@ -18,6 +18,7 @@ export function register(program: Command): void {
   const b = DEFAULTS.baseline;
   program
     .command('train')
+    .summary('baseline: frozen ImageNet MobileNetV2 + new head')
     .description(
       'Train the baseline: MobileNetV2 with a frozen backbone and a new head (global average pooling → dropout → ' +
         'dense softmax). Pooled features of K augmented views per training image are computed once and cached ' +
@@ -69,6 +70,7 @@ export function register(program: Command): void {
   const f = DEFAULTS.finetune;
   program
     .command('finetune')
+    .summary('fine-tune the tail of a trained run')
     .description(
       'Fine-tune a trained run: unfreeze the backbone from --unfreeze-from on (default block_13_expand, the paper\'s ' +
         '"last ~40 layers") and train it with the head. The activation at the freeze boundary is cached for K ' +
