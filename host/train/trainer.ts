@@ -214,22 +214,8 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   timings.features = features.seconds;
   timings.featuresCpu = cpuSeconds() - cpuF;
 
-  const t1 = Date.now();
-  const cpuT = cpuSeconds();
   const head = tailFrom(model, boundary);
-  const history = await fitOnFeatures(head, features.train, features.val, features.shape, {
-    epochs: hyper.epochs,
-    batchSize: hyper.batchSize,
-    learningRate: hyper.learningRate,
-    patience: hyper.patience,
-    seed: hyper.seed,
-    labelSmoothing: hyper.labelSmoothing,
-    numClasses: man.manifest.classes.length,
-    label: 'train',
-    stage: 'baseline',
-  });
-  timings.train = (Date.now() - t1) / 1000;
-  timings.trainCpu = cpuSeconds() - cpuT;
+  const history = await fitTimed(head, features, hyper, man.manifest.classes.length, 'baseline', timings);
 
   const runId = runIdOf(o.out);
   const metrics = testMetrics(head, features, man.manifest.classes, man.path, man.sha256, runId, o.out);
@@ -280,6 +266,33 @@ function seedHead(model: tf.LayersModel, seed: number): void {
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/** Trains the trainable tail on cached features with the run's hyper-parameters; records wall and CPU seconds. */
+async function fitTimed(
+  tail: tf.LayersModel,
+  features: FeatureSet,
+  hyper: HyperParameters,
+  numClasses: number,
+  stage: 'baseline' | 'finetune',
+  timings: Record<string, number>,
+): Promise<RunHistory> {
+  const t1 = Date.now();
+  const cpuT = cpuSeconds();
+  const history = await fitOnFeatures(tail, features.train, features.val, features.shape, {
+    epochs: hyper.epochs,
+    batchSize: hyper.batchSize,
+    learningRate: hyper.learningRate,
+    patience: hyper.patience,
+    seed: hyper.seed,
+    labelSmoothing: hyper.labelSmoothing,
+    numClasses,
+    label: stage === 'baseline' ? 'train' : 'finetune',
+    stage,
+  });
+  timings.train = (Date.now() - t1) / 1000;
+  timings.trainCpu = cpuSeconds() - cpuT;
+  return history;
 }
 
 function featureRows(f: FeatureSet): number {
@@ -365,22 +378,8 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   timings.features = features.seconds;
   timings.featuresCpu = cpuSeconds() - cpuF;
 
-  const t1 = Date.now();
-  const cpuT = cpuSeconds();
   const tail = tailFrom(model, boundary);
-  const history = await fitOnFeatures(tail, features.train, features.val, features.shape, {
-    epochs: hyper.epochs,
-    batchSize: hyper.batchSize,
-    learningRate: hyper.learningRate,
-    patience: hyper.patience,
-    seed: hyper.seed,
-    labelSmoothing: hyper.labelSmoothing,
-    numClasses: parent.classes.length,
-    label: 'finetune',
-    stage: 'finetune',
-  });
-  timings.train = (Date.now() - t1) / 1000;
-  timings.trainCpu = cpuSeconds() - cpuT;
+  const history = await fitTimed(tail, features, hyper, parent.classes.length, 'finetune', timings);
 
   const runId = runIdOf(o.out);
   const metrics = testMetrics(tail, features, parent.classes, man.path, man.sha256, runId, o.out);
