@@ -250,26 +250,21 @@ class CheckedFlatbuffer {
     return this.bytes.slice(v.start, v.start + v.length);
   }
 
-  i32s(t: TableRef, id: number, what: string): number[] {
-    const v = this.vector(t, id, 4, what);
+  private numbers(t: TableRef, id: number, width: number, read: (at: number, what: string) => number, what: string): number[] {
+    const v = this.vector(t, id, width, what);
     if (!v) return [];
     const out = new Array<number>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = this.i32(v.start + 4 * i, what);
+    for (let i = 0; i < v.length; i++) out[i] = read(v.start + width * i, what);
     return out;
+  }
+  i32s(t: TableRef, id: number, what: string): number[] {
+    return this.numbers(t, id, 4, (at, w) => this.i32(at, w), what);
   }
   f32s(t: TableRef, id: number, what: string): number[] {
-    const v = this.vector(t, id, 4, what);
-    if (!v) return [];
-    const out = new Array<number>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = this.f32(v.start + 4 * i, what);
-    return out;
+    return this.numbers(t, id, 4, (at, w) => this.f32(at, w), what);
   }
   i64s(t: TableRef, id: number, what: string): number[] {
-    const v = this.vector(t, id, 8, what);
-    if (!v) return [];
-    const out = new Array<number>(v.length);
-    for (let i = 0; i < v.length; i++) out[i] = this.i64(v.start + 8 * i, what);
-    return out;
+    return this.numbers(t, id, 8, (at, w) => this.i64(at, w), what);
   }
 
   tables(t: TableRef, id: number, what: string): TableRef[] {
