@@ -1,7 +1,7 @@
 // sorter-sim: serves the sorter serial protocol (docs/protocol.md) from the firmware's own dispatcher
 // over the int8 reference engine, so the host can run HIL against it exactly as against the board.
 //
-//   sorter-sim --model FILE.tflite [--pty | --stdio] [--baud N] [--rounding single|double]
+//   sorter-sim --model FILE.tflite [--pty | --stdio] [--baud N] [--rounding double|single|xnnpack]
 //
 // --pty (default) opens a pseudo-terminal and prints its path as the first line on stdout.
 // --baud N makes both directions take 10 bits per byte at N baud, like a UART (8N1).
@@ -35,12 +35,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const char kUsage[] =
-    "usage: sorter-sim --model FILE.tflite [--pty | --stdio] [--baud N] [--rounding single|double]\n"
+    "usage: sorter-sim --model FILE.tflite [--pty | --stdio] [--baud N] [--rounding double|single|xnnpack]\n"
     "  --model FILE      int8 .tflite to serve (the int8 reference engine runs it)\n"
     "  --pty             serve on a new pseudo-terminal; its path is the first line on stdout (default)\n"
     "  --stdio           serve on stdin/stdout (diagnostics go to stderr)\n"
     "  --baud N          throttle both directions to N baud, 10 bits per byte (default: unthrottled)\n"
-    "  --rounding MODE   requantization rounding: double (TFLM default) or single (TFLITE_SINGLE_ROUNDING)\n";
+    "  --rounding MODE   requantization arithmetic: double (TFLM default), single (TFLITE_SINGLE_ROUNDING),\n"
+    "                    or xnnpack (desktop LiteRT's XNNPACK delegate; not what the device computes)\n";
 
 // Emulates a UART's byte rate: each call accounts for n bytes and sleeps until the line would have
 // carried them.
@@ -190,12 +191,8 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--rounding") {
       const std::string v = value("--rounding");
-      if (v == "double") {
-        rounding = int8_engine::Rounding::kDouble;
-      } else if (v == "single") {
-        rounding = int8_engine::Rounding::kSingle;
-      } else {
-        std::fprintf(stderr, "sorter-sim: --rounding must be single or double, got \"%s\"\n", v.c_str());
+      if (!int8_engine::parse_rounding(v.c_str(), &rounding)) {
+        std::fprintf(stderr, "sorter-sim: --rounding must be double, single or xnnpack, got \"%s\"\n", v.c_str());
         return 2;
       }
     } else {

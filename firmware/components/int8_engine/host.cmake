@@ -15,6 +15,8 @@ target_include_directories(int8_engine PUBLIC
 target_compile_options(int8_engine PRIVATE ${PLASTISORT_WARNINGS})
 # The kernels dominate simulator time; optimise them even in debug configurations.
 target_compile_options(int8_engine PRIVATE -O2)
+# Rounding::kXnnpack reproduces float32 steps one by one; an FMA contraction would change results.
+target_compile_options(int8_engine PRIVATE -ffp-contract=off)
 
 
 if(PLASTISORT_FUZZ)
@@ -30,7 +32,7 @@ if(PLASTISORT_FUZZ)
     ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
   target_include_directories(fuzz_int8_model PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
   target_compile_definitions(fuzz_int8_model PRIVATE INT8_ENGINE_MAX_MACS=2e7)
-  target_compile_options(fuzz_int8_model PRIVATE -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_compile_options(fuzz_int8_model PRIVATE -g -ffp-contract=off -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
   target_link_options(fuzz_int8_model PRIVATE -fsanitize=fuzzer,address,undefined)
   return()
 endif()

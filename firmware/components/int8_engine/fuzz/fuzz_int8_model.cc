@@ -1,5 +1,5 @@
 // libFuzzer entry point for the int8 engine's model parser: every input is loaded as a .tflite with
-// both rounding variants; when it loads, one inference runs on a zero input and every dump tensor is
+// all three arithmetic variants; when it loads, one inference runs on a zero input and every dump tensor is
 // read. Built by `npm run fuzz` (target fuzz_int8_model, clang, -fsanitize=fuzzer,address,undefined);
 // fuzz/replay_main.cc replays corpus files through the same function in the normal (gcc) build.
 #include <cstddef>
@@ -9,9 +9,10 @@
 #include "int8_engine/engine.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  for (int variant = 0; variant < 2; ++variant) {
+  for (const int8_engine::Rounding variant :
+       {int8_engine::Rounding::kDouble, int8_engine::Rounding::kSingle, int8_engine::Rounding::kXnnpack}) {
     int8_engine::EngineClassifier engine;
-    engine.set_rounding(variant == 0 ? int8_engine::Rounding::kDouble : int8_engine::Rounding::kSingle);
+    engine.set_rounding(variant);
     if (!engine.load(data, size)) continue;
     std::vector<uint8_t> input(engine.input_bytes(), 0);
     if (engine.invoke(input.data(), input.size()) != sorter::Status::kOk) continue;

@@ -13,7 +13,22 @@
 
 namespace int8_engine {
 
-const char* rounding_name(Rounding r) { return r == Rounding::kSingle ? "single" : "double"; }
+const char* rounding_name(Rounding r) {
+  switch (r) {
+    case Rounding::kSingle: return "single";
+    case Rounding::kXnnpack: return "xnnpack";
+    default: return "double";
+  }
+}
+
+bool parse_rounding(const char* name, Rounding* r) {
+  const std::string n = name ? name : "";
+  if (n == "double") *r = Rounding::kDouble;
+  else if (n == "single") *r = Rounding::kSingle;
+  else if (n == "xnnpack") *r = Rounding::kXnnpack;
+  else return false;
+  return true;
+}
 
 namespace {
 
@@ -33,6 +48,7 @@ struct PreparedOp {
   kernels::MeanParams mean;
   kernels::SoftmaxParams softmax;
   std::vector<int32_t> multipliers, shifts, bias;
+  std::vector<float> scales;  // Rounding::kXnnpack: float requantization scale per output channel
   int fc_batches = 0, fc_accum = 0, fc_out = 0;
   size_t outer = 0, depth = 0;
   int pads[4][2] = {{0, 0}, {0, 0}, {0, 0}, {0, 0}};
@@ -55,10 +71,13 @@ bool to_shape4(const TensorInfo& t, kernels::Shape4* s) {
   return true;
 }
 
-bool activation_range(Activation a, const TensorInfo& out, int32_t* lo, int32_t* hi) {
+// TFLM CalculateActivationRangeQuantized: zp + round(f / s) with ties away from zero. Under
+// Rounding::kXnnpack, XNNPACK's bound quantization: round_half_even(f / s + zp), clamped to int8.
+bool activation_range(Activation a, const TensorInfo& out, int32_t* lo, int32_t* hi, Rounding r) {
   const float scale = out.scale();
   const int32_t zp = out.zero_point();
   auto quantize = [&](float f) -> int32_t {
+    if (r == Rounding::kXnnpack) return fp::quantize_bound_fp32(f, scale, zp);
     const float q = std::round(f / scale);
     if (!(q > -1e9f && q < 1e9f)) return f > 0 ? 127 : -128;
     return zp + static_cast<int32_t>(q);
@@ -183,8 +202,11 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
         return bad("filter needs one scale or one per output channel");
       p->multipliers.assign(oc, 0);
       p->shifts.assign(oc, 0);
+      p->scales.assign(oc, 0.0f);
       for (int c = 0; c < oc; ++c) {
         const float fs = filter->scales.size() == 1 ? filter->scales[0] : filter->scales[c];
+        // XNNPACK computes the requantization scale in float, left to right.
+        p->scales[c] = in->scale() * fs / out.scale();
         const double eff = static_cast<double>(in->scale()) * static_cast<double>(fs) / static_cast<double>(out.scale());
         int shift = 0;
         if (!fp::quantize_multiplier(eff, r, &p->multipliers[c], &shift)) return bad("invalid filter scale");
@@ -198,7 +220,7 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       }
       p->conv.input_offset = -in->zero_point();
       p->conv.output_offset = out.zero_point();
-      if (!activation_range(op.activation, out, &p->conv.act_min, &p->conv.act_max)) return bad("empty activation range");
+      if (!activation_range(op.activation, out, &p->conv.act_min, &p->conv.act_max, r)) return bad("empty activation range");
       *macs += static_cast<double>(p->out.size()) * p->filter.h * p->filter.w * (dw ? 1 : p->in.c);
       return true;
     }
@@ -218,7 +240,9 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       const size_t n = per_channel ? w->scales.size() : 1;
       p->multipliers.assign(n, 0);
       p->shifts.assign(n, 0);
+      p->scales.assign(n, 0.0f);
       for (size_t c = 0; c < n; ++c) {
+        p->scales[c] = in->scale() * w->scales[c] / out.scale();
         const double eff = static_cast<double>(in->scale()) * static_cast<double>(w->scales[c]) / static_cast<double>(out.scale());
         int shift = 0;
         if (!fp::quantize_multiplier(eff, r, &p->multipliers[c], &shift)) return bad("invalid weight scale");
@@ -234,7 +258,7 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       p->fc.input_offset = -in->zero_point();
       p->fc.filter_offset = -w->zero_point();
       p->fc.output_offset = out.zero_point();
-      if (!activation_range(op.activation, out, &p->fc.act_min, &p->fc.act_max)) return bad("empty activation range");
+      if (!activation_range(op.activation, out, &p->fc.act_min, &p->fc.act_max, r)) return bad("empty activation range");
       *macs += static_cast<double>(p->fc_batches) * p->fc_out * p->fc_accum;
       return true;
     }
@@ -258,10 +282,13 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
           !fp::quantize_multiplier(mo, r, &p->add.output_multiplier, &p->add.output_shift) || p->add.input1_shift > 0 ||
           p->add.input2_shift > 0 || p->add.output_shift > 0)
         return bad("scales need multipliers below one (TFLite QuantizeMultiplierSmallerThanOneExp)");
+      if (r == Rounding::kXnnpack &&
+          !fp::add_params_fp32(in->scale(), in2->scale(), out.scale(), in->zero_point(), in2->zero_point(), &p->add.xnn))
+        return bad("input/output scale ratios outside XNNPACK's range [2^-10, 2^8)");
       p->add.input1_offset = -in->zero_point();
       p->add.input2_offset = -in2->zero_point();
       p->add.output_offset = out.zero_point();
-      if (!activation_range(op.activation, out, &p->add.act_min, &p->add.act_max)) return bad("empty activation range");
+      if (!activation_range(op.activation, out, &p->add.act_min, &p->add.act_max, r)) return bad("empty activation range");
       return true;
     }
     case kOpAveragePool2D:
@@ -281,7 +308,8 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       p->pool.stride_h = op.stride_h;
       p->pool.filter_w = op.filter_w;
       p->pool.filter_h = op.filter_h;
-      if (!activation_range(op.activation, out, &p->pool.act_min, &p->pool.act_max)) return bad("empty activation range");
+      // Pools run as LiteRT builtins, not in XNNPACK: TFLite bound rounding under every variant.
+      if (!activation_range(op.activation, out, &p->pool.act_min, &p->pool.act_max, Rounding::kSingle)) return bad("empty activation range");
       *macs += static_cast<double>(p->out.size()) * std::min<int64_t>(op.filter_h, p->in.h) * std::min<int64_t>(op.filter_w, p->in.w);
       return true;
     }
@@ -300,6 +328,8 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       p->mean.same_quantization = in->zero_point() == out.zero_point() && in->scale() == out.scale();
       const double real = static_cast<double>(in->scale()) / static_cast<double>(out.scale());
       if (!fp::quantize_multiplier(real, r, &p->mean.multiplier, &p->mean.shift)) return bad("invalid scales");
+      const int64_t count = static_cast<int64_t>(p->in.h) * p->in.w;
+      p->mean.xnn_scale = (in->scale() / out.scale()) * (1.0f / static_cast<float>(count > 0 ? count : 1));
       return true;
     }
     case kOpSoftmax: {
@@ -419,6 +449,7 @@ void EngineClassifier::Impl::run_op(PreparedOp& p) {
     case kOpDepthwiseConv2D:
       p.conv.multipliers = p.multipliers.data();
       p.conv.shifts = p.shifts.data();
+      p.conv.scales = p.scales.data();
       p.conv.rounding = r;
       if (op.code == kOpConv2D) {
         kernels::conv2d(p.conv, p.in, in, p.filter, reinterpret_cast<const int8_t*>(tensor_data(op.inputs[1])),
@@ -431,6 +462,7 @@ void EngineClassifier::Impl::run_op(PreparedOp& p) {
     case kOpFullyConnected:
       p.fc.multipliers = p.multipliers.data();
       p.fc.shifts = p.shifts.data();
+      p.fc.scales = p.scales.data();
       p.fc.rounding = r;
       kernels::fully_connected(p.fc, p.fc_batches, p.fc_accum, p.fc_out, in,
                                reinterpret_cast<const int8_t*>(tensor_data(op.inputs[1])),

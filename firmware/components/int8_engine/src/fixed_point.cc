@@ -23,12 +23,32 @@ bool quantize_multiplier(double real, Rounding r, int32_t* multiplier, int* shif
     exponent = 0;
     q_fixed = 0;
   }
-  if (r == Rounding::kSingle && exponent > 30) {
+  if (r != Rounding::kDouble && exponent > 30) {
     exponent = 30;
     q_fixed = (int64_t{1} << 31) - 1;
   }
   *multiplier = static_cast<int32_t>(q_fixed);
   *shift = exponent;
+  return true;
+}
+
+bool add_params_fp32(float a_scale, float b_scale, float out_scale, int32_t a_zero_point, int32_t b_zero_point,
+                     AddFp32Params* p) {
+  const float a_ratio = a_scale / out_scale;
+  const float b_ratio = b_scale / out_scale;
+  const float lo = std::ldexp(1.0f, -10), hi = std::ldexp(1.0f, 8);
+  if (!(a_ratio >= lo && a_ratio < hi && b_ratio >= lo && b_ratio < hi)) return false;
+  const float max_ratio = std::max(a_ratio, b_ratio);
+  int exponent = 0;
+  std::frexp(max_ratio, &exponent);  // max_ratio = m * 2^exponent, m in [0.5, 1)
+  // XNNPACK: shift = 20 - floor(log2(max_ratio)), so the larger multiplier lies in [2^20, 2^21].
+  p->shift = 20 - (exponent - 1);
+  // Scaling by 2^shift is exact; the rounding to an integer is lrintf's (ties to even).
+  p->a_multiplier = static_cast<int32_t>(round_half_even(std::ldexp(a_ratio, p->shift)));
+  p->b_multiplier = static_cast<int32_t>(round_half_even(std::ldexp(b_ratio, p->shift)));
+  const int64_t bias = (int64_t{1} << (p->shift - 1)) - int64_t{p->a_multiplier} * a_zero_point -
+                       int64_t{p->b_multiplier} * b_zero_point;
+  p->bias = static_cast<int32_t>(bias);  // |bias| < 2^30 for int8 zero points
   return true;
 }
 
@@ -115,7 +135,7 @@ int32_t get_reciprocal(int32_t x, int x_integer_digits, int* num_bits_over_unit)
 bool preprocess_softmax_scaling(double beta, double input_scale, int input_integer_bits, Rounding r,
                                 int32_t* multiplier, int* left_shift) {
   const double max_real_multiplier =
-      r == Rounding::kSingle ? (double((int64_t{1} << 30)) - 1.0) : (double((int64_t{1} << 31)) - 1.0);
+      r != Rounding::kDouble ? (double((int64_t{1} << 30)) - 1.0) : (double((int64_t{1} << 31)) - 1.0);
   const double real = std::min<double>(
       beta * input_scale * static_cast<double>(int64_t{1} << (31 - input_integer_bits)), max_real_multiplier);
   if (!(real > 1.0)) return false;  // TFLite CHECKs this (QuantizeMultiplierGreaterThanOne)

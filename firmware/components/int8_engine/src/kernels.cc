@@ -22,9 +22,12 @@ inline int8_t clamp_to_int8(int32_t v, int32_t lo, int32_t hi) {
 
 // Accumulation wraps modulo 2^32 like the device's int32 adds; unsigned arithmetic keeps that defined.
 inline int32_t finish_accumulator(uint32_t acc, const int32_t* bias, int channel, int32_t multiplier,
-                                  int shift, int32_t output_offset, int32_t act_min, int32_t act_max,
-                                  Rounding r) {
+                                  int shift, const float* scales, int scale_index, int32_t output_offset,
+                                  int32_t act_min, int32_t act_max, Rounding r) {
   if (bias) acc += static_cast<uint32_t>(bias[channel]);
+  if (r == Rounding::kXnnpack) {
+    return fp::requantize_fp32(static_cast<int32_t>(acc), scales[scale_index], output_offset, act_min, act_max);
+  }
   int32_t v = fp::multiply_by_quantized_multiplier(static_cast<int32_t>(acc), multiplier, shift, r);
   v = fp::wrap_add(v, output_offset);
   return std::min(std::max(v, act_min), act_max);
@@ -56,7 +59,7 @@ void conv2d(const ConvParams& p, const Shape4& in, const int8_t* input, const Sh
             }
           }
           output[offset4(out, b, oy, ox, oc)] = static_cast<int8_t>(
-              finish_accumulator(acc, bias, oc, p.multipliers[oc], p.shifts[oc], p.output_offset, p.act_min,
+              finish_accumulator(acc, bias, oc, p.multipliers[oc], p.shifts[oc], p.scales, oc, p.output_offset, p.act_min,
                                  p.act_max, p.rounding));
         }
       }
@@ -87,7 +90,7 @@ void depthwise_conv2d(const ConvParams& p, const Shape4& in, const int8_t* input
               }
             }
             output[offset4(out, b, oy, ox, oc)] = static_cast<int8_t>(
-                finish_accumulator(acc, bias, oc, p.multipliers[oc], p.shifts[oc], p.output_offset, p.act_min,
+                finish_accumulator(acc, bias, oc, p.multipliers[oc], p.shifts[oc], p.scales, oc, p.output_offset, p.act_min,
                                    p.act_max, p.rounding));
           }
         }
@@ -108,7 +111,7 @@ void fully_connected(const FullyConnectedParams& p, int batches, int accum_depth
       }
       const int ch = p.per_channel ? oc : 0;
       output[static_cast<size_t>(b) * output_depth + oc] = static_cast<int8_t>(
-          finish_accumulator(acc, bias, oc, p.multipliers[ch], p.shifts[ch], p.output_offset, p.act_min,
+          finish_accumulator(acc, bias, oc, p.multipliers[ch], p.shifts[ch], p.scales, ch, p.output_offset, p.act_min,
                              p.act_max, p.rounding));
     }
   }
@@ -124,6 +127,14 @@ void add(const AddParams& p, const Shape4& s1, const int8_t* in1, const Shape4& 
     for (int h = 0; h < out.h; ++h) {
       for (int w = 0; w < out.w; ++w) {
         for (int c = 0; c < out.c; ++c) {
+          if (r == Rounding::kXnnpack) {
+            // Zero points are folded into the bias; |acc| < 2^31 for int8 inputs and 21-bit multipliers.
+            const int64_t acc = int64_t{p.xnn.bias} + int64_t{in1[bcast(s1, n, h, w, c)]} * p.xnn.a_multiplier +
+                                int64_t{in2[bcast(s2, n, h, w, c)]} * p.xnn.b_multiplier;
+            const int64_t v = (acc >> p.xnn.shift) + p.output_offset;  // arithmetic shift: floor
+            output[offset4(out, n, h, w, c)] = static_cast<int8_t>(std::min<int64_t>(std::max<int64_t>(v, p.act_min), p.act_max));
+            continue;
+          }
           const int32_t v1 = p.input1_offset + in1[bcast(s1, n, h, w, c)];
           const int32_t v2 = p.input2_offset + in2[bcast(s2, n, h, w, c)];
           const int32_t shifted1 = fp::wrap_shl(v1, p.left_shift);
@@ -233,7 +244,12 @@ void mean_hw(const MeanParams& p, const Shape4& in, const int8_t* input, int8_t*
         for (int x = 0; x < in.w; ++x) sum += static_cast<uint32_t>(static_cast<int32_t>(input[offset4(in, b, y, x, c)]));
       }
       int32_t v;
-      if (p.same_quantization) {
+      if (p.rounding == Rounding::kXnnpack) {
+        // XNNPACK's mean: the zero-point-corrected int32 sum, scaled in float, rounded half to even.
+        const int32_t centred =
+            static_cast<int32_t>(static_cast<int64_t>(static_cast<int32_t>(sum)) - p.input_zero_point * num);
+        v = fp::requantize_fp32(centred, p.xnn_scale, p.output_zero_point, -128, 127);
+      } else if (p.same_quantization) {
         // reference_ops::Mean: integer division of the raw sum, truncating toward zero.
         v = static_cast<int32_t>(static_cast<int64_t>(static_cast<int32_t>(sum)) / num);
       } else {

@@ -1,4 +1,4 @@
-// int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR] [--repeat N]
+// int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding double|single|xnnpack] [--dump DIR] [--repeat N]
 // Runs the int8 reference engine on raw input bytes and writes the raw output. INPUT.bin may hold
 // several inputs back to back; OUTPUT.bin then holds their outputs in the same order.
 // --dump DIR writes every operator's output as DIR/NNN.bin plus DIR/index.json (order, names, sizes).
@@ -47,7 +47,7 @@ std::string json_escape(const std::string& s) {
 
 int usage() {
   std::fprintf(stderr,
-               "usage: int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding single|double] [--dump DIR]\n"
+               "usage: int8-run MODEL.tflite INPUT.bin OUTPUT.bin [--rounding double|single|xnnpack] [--dump DIR]\n"
                "  INPUT.bin holds the raw input tensor bytes (int8), or several inputs back to back;\n"
                "  OUTPUT.bin receives the raw outputs in the same order. --dump DIR (single input only)\n"
                "  writes each operator's output to DIR/NNN.bin and DIR/index.json.\n");
@@ -75,8 +75,8 @@ int main(int argc, char** argv) {
     }
   }
   if (pos.size() != 3) return usage();
-  if (rounding != "single" && rounding != "double") {
-    std::fprintf(stderr, "int8-run: --rounding must be 'single' or 'double', got '%s'\n", rounding.c_str());
+  if (rounding != "single" && rounding != "double" && rounding != "xnnpack") {
+    std::fprintf(stderr, "int8-run: --rounding must be 'double', 'single' or 'xnnpack', got '%s'\n", rounding.c_str());
     return 2;
   }
   std::vector<uint8_t> model, input;
@@ -89,7 +89,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   int8_engine::EngineClassifier engine;
-  engine.set_rounding(rounding == "single" ? int8_engine::Rounding::kSingle : int8_engine::Rounding::kDouble);
+  int8_engine::Rounding variant = int8_engine::Rounding::kDouble;
+  if (!int8_engine::parse_rounding(rounding.c_str(), &variant)) {
+    std::fprintf(stderr, "int8-run: --rounding must be double, single or xnnpack, got \"%s\"\n", rounding.c_str());
+    return 2;
+  }
+  engine.set_rounding(variant);
   if (!engine.load(model.data(), model.size())) {
     std::fprintf(stderr, "int8-run: %s: %s\n", pos[0].c_str(), engine.last_error());
     return 1;

@@ -16,9 +16,15 @@ namespace int8_engine {
 // TFLite requantization comes in two variants chosen at build time of the device firmware:
 // kDouble = gemmlowp SaturatingRoundingDoublingHighMul + RoundingDivideByPOT (TFLM default),
 // kSingle = one rounding shift of the 64-bit product (TFLITE_SINGLE_ROUNDING).
-enum class Rounding : uint8_t { kDouble = 0, kSingle = 1 };
+// kXnnpack is not device arithmetic: it reproduces desktop LiteRT, whose XNNPACK delegate requantizes
+// CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / MEAN in float32 and ADD with its own integer scheme;
+// the other operators (LiteRT's builtin kernels) compute as kSingle. It lets a disagreement between
+// the device and LiteRT be split into "rounding" and "kernel bug".
+enum class Rounding : uint8_t { kDouble = 0, kSingle = 1, kXnnpack = 2 };
 
-const char* rounding_name(Rounding r);  // "double" / "single"
+const char* rounding_name(Rounding r);  // "double" / "single" / "xnnpack"
+// Parses "double" / "single" / "xnnpack"; false for anything else.
+bool parse_rounding(const char* name, Rounding* r);
 
 class EngineClassifier : public sorter::Classifier {
  public:

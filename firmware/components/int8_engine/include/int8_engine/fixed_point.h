@@ -3,6 +3,7 @@
 // wrapping arithmetic on unsigned types (the device's 32-bit adds wrap the same way).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "int8_engine/engine.h"
@@ -59,7 +60,7 @@ inline int32_t rescale(int32_t x, int src_integer_bits, int dst_integer_bits) {
 //  kDouble: SRDHM(x << left_shift, m) then rounding_divide_by_pot(right_shift): two roundings.
 //  kSingle: (x * m + 2^(30-shift)) >> (31-shift) in 64 bits: one rounding (ties toward +inf).
 inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, int shift, Rounding r) {
-  if (r == Rounding::kSingle) {
+  if (r != Rounding::kDouble) {
     if (shift > 30) shift = 30;  // QuantizeMultiplier never produces these in single mode
     if (shift < -31) shift = -31;
     const int total_shift = 31 - shift;
@@ -81,18 +82,60 @@ inline int32_t multiply_by_quantized_multiplier(int32_t x, int32_t multiplier, i
 // Variants named as in TFLite; in single-rounding builds both are the general function.
 inline int32_t multiply_by_quantized_multiplier_smaller_than_one_exp(int32_t x, int32_t multiplier,
                                                                      int left_shift, Rounding r) {
-  if (r == Rounding::kSingle) return multiply_by_quantized_multiplier(x, multiplier, left_shift, r);
+  if (r != Rounding::kDouble) return multiply_by_quantized_multiplier(x, multiplier, left_shift, r);
   const int rs = -left_shift;
   if (rs > 31 || rs < 0) return rs < 0 ? saturating_rounding_doubling_high_mul(x, multiplier) : 0;
   return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), rs);
 }
 inline int32_t multiply_by_quantized_multiplier_greater_than_one(int32_t x, int32_t multiplier,
                                                                  int left_shift, Rounding r) {
-  if (r == Rounding::kSingle) return multiply_by_quantized_multiplier(x, multiplier, left_shift, r);
+  if (r != Rounding::kDouble) return multiply_by_quantized_multiplier(x, multiplier, left_shift, r);
   if (left_shift < 0) left_shift = 0;
   if (left_shift > 31) left_shift = 31;
   return saturating_rounding_doubling_high_mul(wrap_shl(x, left_shift), multiplier);
 }
+
+// ---- XNNPACK's float requantization (Rounding::kXnnpack) ----
+// Every step is a float32 operation, as in XNNPACK's "fp32" microkernels; the engine is built with
+// -ffp-contract=off so that no step is fused into an FMA.
+
+// Nearest integer, ties to even: what the magic-bias addition and lrintf() give under the default FP
+// rounding mode. Written out so that it does not depend on the FP environment.
+inline float round_half_even(float x) {
+  if (!(std::fabs(x) < 8388608.0f)) return x;  // |x| >= 2^23 is already an integer (or NaN/inf)
+  const float lower = std::floor(x);
+  const float frac = x - lower;  // exact for |x| < 2^23
+  if (frac > 0.5f) return lower + 1.0f;
+  if (frac < 0.5f) return lower;
+  return std::fmod(lower, 2.0f) == 0.0f ? lower : lower + 1.0f;
+}
+
+// float(acc) * scale, clamped to [qmin - zp, qmax - zp], rounded half to even, plus zp.
+inline int32_t requantize_fp32(int32_t acc, float scale, int32_t zero_point, int32_t qmin, int32_t qmax) {
+  float v = static_cast<float>(acc) * scale;
+  const float lo = static_cast<float>(qmin - zero_point), hi = static_cast<float>(qmax - zero_point);
+  if (!(v >= lo)) v = lo;  // NaN clamps low, as XNNPACK's integer max does
+  if (v > hi) v = hi;
+  return static_cast<int32_t>(round_half_even(v)) + zero_point;
+}
+
+// XNNPACK's quantization of an activation bound: round_half_even(clamp(value / scale + zp, -128, 127)).
+inline int32_t quantize_bound_fp32(float value, float scale, int32_t zero_point) {
+  float v = value / scale + static_cast<float>(zero_point);
+  if (!(v >= -128.0f)) v = -128.0f;
+  if (v > 127.0f) v = 127.0f;
+  return static_cast<int32_t>(round_half_even(v));
+}
+
+// XNNPACK's int8 ADD: out = ((bias + a * a_multiplier + b * b_multiplier) >> shift) + zp_out, with
+// multipliers of about 21 bits derived from the float ratios s_a / s_out and s_b / s_out.
+struct AddFp32Params {
+  int32_t a_multiplier = 0, b_multiplier = 0, bias = 0;
+  int shift = 0;
+};
+// False when a ratio is outside [2^-10, 2^8), the range XNNPACK accepts.
+bool add_params_fp32(float a_scale, float b_scale, float out_scale, int32_t a_zero_point, int32_t b_zero_point,
+                     AddFp32Params* p);
 
 // TFLite QuantizeMultiplier: m = q * 2^shift with q in [0.5, 1) stored as round(q * 2^31).
 // Returns false for NaN/inf/negative inputs the kernels cannot use.

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "int8_engine/engine.h"
+#include "int8_engine/fixed_point.h"
 
 namespace int8_engine {
 namespace kernels {
@@ -24,6 +25,7 @@ struct ConvParams {
   int32_t act_min = -128, act_max = 127;
   const int32_t* multipliers = nullptr;  // one per output channel
   const int32_t* shifts = nullptr;
+  const float* scales = nullptr;  // kXnnpack: float s_in * s_w[c] / s_out per output channel
   Rounding rounding = Rounding::kDouble;
 };
 
@@ -39,6 +41,7 @@ struct FullyConnectedParams {
   int32_t act_min = -128, act_max = 127;
   const int32_t* multipliers = nullptr;  // per output channel when per_channel, else [0] only
   const int32_t* shifts = nullptr;
+  const float* scales = nullptr;  // kXnnpack, indexed like multipliers
   bool per_channel = false;
   Rounding rounding = Rounding::kDouble;
 };
@@ -53,6 +56,7 @@ struct AddParams {
   int input1_shift = 0, input2_shift = 0, output_shift = 0;
   int32_t act_min = -128, act_max = 127;
   Rounding rounding = Rounding::kDouble;
+  fp::AddFp32Params xnn;  // kXnnpack
 };
 // Broadcasting add over 4D shapes (a dimension of size 1 broadcasts).
 void add(const AddParams& p, const Shape4& s1, const int8_t* in1, const Shape4& s2, const int8_t* in2,
@@ -70,6 +74,7 @@ struct MeanParams {
   int32_t multiplier = 0;  // QuantizeMultiplier(input_scale / output_scale)
   int shift = 0;
   bool same_quantization = false;  // equal scales and zero points: TFLM takes the plain integer mean
+  float xnn_scale = 0.0f;  // kXnnpack: float(float(s_in / s_out) * float(1 / N))
   Rounding rounding = Rounding::kDouble;
 };
 // Mean over H and W: output has in.n * in.c values.
