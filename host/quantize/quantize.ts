@@ -2,7 +2,9 @@
  * Full-int8 post-training quantization of a lowered classifier, per the TFLite int8 quantization spec:
  * - weights int8 symmetric (zero point 0, range ±127): per output channel for CONV_2D (axis 0) and
  *   DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED (what every TFLite Micro build supports);
- * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are);
+ * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are); the
+ *   file records that scale only for FULLY_CONNECTED unless `biasQuantParams` asks for every bias (see
+ *   `BuildOptions` and docs/quantization.md);
  * - activations int8 asymmetric per tensor, range widened to include 0, from calibration;
  * - PAD and RESHAPE outputs share their input's parameters; SOFTMAX output is scale 1/256, zero point −128;
  * - the input takes a camera byte p as q = p − 128, its scale and zero point derived from the float
@@ -10,7 +12,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Operator, Quantization, Tensor, TfliteModel, PlastisortMetadata } from '../tflite/model.ts';
+import { readFile } from 'node:fs/promises';
 import { writeTflite } from '../tflite/writer.ts';
+import { readTfliteFile } from '../tflite/reader.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { log } from '../util/log.ts';
 import { UserError } from '../util/errors.ts';
@@ -47,6 +52,8 @@ export interface QuantizeOptions {
   compensateInputOffset?: boolean;
   /** Also measure validation scores without the compensation (default true). */
   measureInputOffset?: boolean;
+  /** Record quantization parameters on every bias tensor, not only FULLY_CONNECTED's (default false). */
+  biasQuantParams?: boolean;
   /**
    * How int8 validation scores are computed: 'litert' runs each candidate `.tflite` in LiteRT (real
    * integer kernels; default, falls back to 'simulate' if LiteRT cannot load), 'simulate' runs the float
@@ -107,7 +114,8 @@ export interface QuantizeReport {
   calibration: { images: number; sampleBudget: number };
   lowering: { notes: string[]; ops: Record<string, number> };
   tensors: TensorReport[];
-  sizes: { int8WeightBytes: number; int32BiasBytes: number; otherConstantBytes: number; tfliteBytes: number; overheadPercent: number; biasesSaturated: number };
+  /** biasQuantParams: whether convolution biases carry quantization parameters in the file (see BuildOptions). */
+  sizes: { int8WeightBytes: number; int32BiasBytes: number; otherConstantBytes: number; tfliteBytes: number; overheadPercent: number; biasesSaturated: number; biasQuantParams: boolean };
   /** validateMs: float pass and method choice on the val split; offsetEffectMs: the two extra passes of `input.effect`. */
   timings: { lowerMs: number; calibrateMs: number; validateMs: number; offsetEffectMs: number; writeMs: number; totalMs: number };
 }
@@ -292,8 +300,22 @@ function int32Bytes(values: number[]): Uint8Array {
   return bytesOf(Int32Array.from(values));
 }
 
+export interface BuildOptions {
+  /**
+   * Write quantization parameters (scale = input scale × weight scale, zero point 0) on the int32 bias
+   * of CONV_2D and DEPTHWISE_CONV_2D too (default false). TFLite and TFLite Micro derive those ops'
+   * requantization from input, filter and output scales only and never read the bias's parameters, so
+   * the default leaves them out: per output channel they cost a float32 scale and an int64 zero point,
+   * more than a depthwise channel's 9 weight bytes. FULLY_CONNECTED always keeps them: TFLite's
+   * kernel checks that its bias scale matches. LiteRT's XNNPACK delegate, though, takes a convolution
+   * only when its bias is quantized; without these parameters LiteRT runs it on TFLite's built-in
+   * integer kernels (same integers in, slower, and rounding that can differ by one LSB).
+   */
+  biasQuantParams?: boolean;
+}
+
 /** Builds the int8 TfliteModel from the quantized graph. */
-export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: PlastisortMetadata): TfliteModel {
+export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: PlastisortMetadata, options: BuildOptions = {}): TfliteModel {
   const tensors: Tensor[] = [];
   const buffers: Uint8Array[] = [new Uint8Array(0)];
   const operators: Operator[] = [];
@@ -329,8 +351,9 @@ export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: Plas
       const qdim = op.kind === 'DEPTHWISE_CONV_2D' ? 3 : 0;
       const wq: Quantization = { scale: q.weightScales, zeroPoint: q.weightScales.map(() => 0), ...(perChannel ? { quantizedDimension: qdim } : {}) };
       const bq: Quantization = { scale: q.biasScales, zeroPoint: q.biasScales.map(() => 0), ...(perChannel ? { quantizedDimension: 0 } : {}) };
+      const keepBiasParams = op.kind === 'FULLY_CONNECTED' || options.biasQuantParams === true;
       ins.push(addConst(`${op.name}/weights`, [...op.weightShape], 'int8', bytesOf(q.weights), wq));
-      ins.push(addConst(`${op.name}/bias`, [op.bias.length], 'int32', bytesOf(q.bias), bq));
+      ins.push(addConst(`${op.name}/bias`, [op.bias.length], 'int32', bytesOf(q.bias), keepBiasParams ? bq : undefined));
     }
     const out = tensorOf(op.output);
     switch (op.kind) {
@@ -379,6 +402,54 @@ export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: Plas
     buffers,
     metadata: { plastisort: new TextEncoder().encode(JSON.stringify(meta)) },
   };
+}
+
+/**
+ * The same model with quantization parameters on every CONV_2D / DEPTHWISE_CONV_2D int32 bias that
+ * lacks them: scale = input scale × filter scale per output channel, zero point 0, as the int8 spec
+ * defines them. Only metadata changes; every constant and every computed integer stays the same.
+ * For runtimes that insist on the parameters (LiteRT's XNNPACK delegate).
+ */
+export function withBiasQuantParams(model: TfliteModel): TfliteModel {
+  const tensors = model.tensors.map((t) => ({ ...t }));
+  for (const op of model.operators) {
+    if (op.op !== 'CONV_2D' && op.op !== 'DEPTHWISE_CONV_2D') continue;
+    const [input, filter, bias] = [op.inputs[0], op.inputs[1], op.inputs[2]].map((i) => (i === undefined || i < 0 ? undefined : tensors[i]));
+    if (!input || !filter || !bias || bias.type !== 'int32' || bias.quantization) continue;
+    const inScale = input.quantization?.scale[0];
+    const filterScales = filter.quantization?.scale;
+    if (inScale === undefined || !filterScales?.length) continue;
+    const channels = bias.shape[0] ?? 0;
+    const scale = filterScales.length === 1 ? [inScale * filterScales[0]!] : filterScales.map((s) => inScale * s);
+    if (scale.length !== 1 && scale.length !== channels) continue;
+    bias.quantization = { scale, zeroPoint: scale.map(() => 0), ...(scale.length > 1 ? { quantizedDimension: 0 } : {}) };
+  }
+  return { ...model, tensors };
+}
+
+/**
+ * Rewrites a quantized `.tflite` (and, when given, its quantize report's `sizes`) with quantization
+ * parameters on every bias: `plastisort quantize --bias-quant-params`. Returns the new file size.
+ */
+export async function addBiasQuantParamsToFile(tflitePath: string, reportPath?: string): Promise<{ tfliteBytes: number; overheadPercent?: number }> {
+  const model = await readTfliteFile(tflitePath);
+  const bytes = writeTflite(withBiasQuantParams(model));
+  await writeFileAtomic(tflitePath, bytes);
+  if (!reportPath) return { tfliteBytes: bytes.byteLength };
+  let report: { sizes?: QuantizeReport['sizes'] };
+  try {
+    report = JSON.parse(await readFile(reportPath, 'utf8')) as { sizes?: QuantizeReport['sizes'] };
+  } catch (e) {
+    throw new UserError(`${reportPath}: cannot read the quantize report (${(e as Error).message}); re-run plastisort quantize`);
+  }
+  const sizes = report.sizes;
+  if (!sizes) return { tfliteBytes: bytes.byteLength };
+  const payload = sizes.int8WeightBytes + sizes.int32BiasBytes;
+  sizes.tfliteBytes = bytes.byteLength;
+  sizes.overheadPercent = (100 * (bytes.byteLength - payload)) / Math.max(1, payload);
+  sizes.biasQuantParams = true;
+  await writeJsonAtomic(reportPath, report);
+  return { tfliteBytes: bytes.byteLength, overheadPercent: sizes.overheadPercent };
 }
 
 function argmaxRows(t: tf.Tensor): number[] {
@@ -510,7 +581,10 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     const v = val!;
     if (evaluator === 'litert') {
       try {
-        const preds = await liteRtClasses(writeTflite(buildTfliteModel(graph, params, meta)), v.images, (d) => progress(label, d, v.images.length));
+        // Scored with every bias quantized so that XNNPACK takes the convolutions: the integers are the
+        // shipped file's, and LiteRT's built-in kernels would take ~30x longer per image.
+        const scored = buildTfliteModel(graph, params, meta, { biasQuantParams: true });
+        const preds = await liteRtClasses(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
         return score(preds, floatPreds, v.labels);
       } catch (e) {
         log.warn(`LiteRT could not run the candidate model (${(e as Error).message}); scoring by int8 simulation instead`);
@@ -553,7 +627,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   const offsetEffectMs = performance.now() - tOffset;
 
   const t3 = performance.now();
-  const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta);
+  const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta, { biasQuantParams: opts.biasQuantParams ?? false });
   const tflite = writeTflite(tfliteModel);
   const writeMs = performance.now() - t3;
 
@@ -605,6 +679,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
       tfliteBytes: tflite.byteLength,
       overheadPercent: (100 * (tflite.byteLength - int8WeightBytes - int32BiasBytes)) / Math.max(1, int8WeightBytes + int32BiasBytes),
       biasesSaturated,
+      biasQuantParams: opts.biasQuantParams ?? false,
     },
     timings: { lowerMs, calibrateMs, validateMs, offsetEffectMs, writeMs, totalMs: performance.now() - t0 },
   };

@@ -1,7 +1,7 @@
 import { UserError } from '../util/errors.ts';
 import { planArena, tensorBytes } from './arena.ts';
 import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
-import { getPlastisortMetadata, readTflite } from './reader.ts';
+import { getPlastisortMetadata, readQuantizationVectorBytes, readTflite } from './reader.ts';
 import { validateTfliteModel } from './validate.ts';
 import { readFile } from 'node:fs/promises';
 
@@ -21,6 +21,13 @@ export interface InspectReport {
   outputs: InspectTensor[];
   /** Constant data: total and per tensor type (each buffer counted once). */
   weightBytes: { total: number; byType: Partial<Record<TensorType, number>> };
+  /**
+   * Where the file's bytes go. weights/biases: constant filters and int32 biases of CONV_2D,
+   * DEPTHWISE_CONV_2D and FULLY_CONNECTED; quantParams: distinct quantization vectors (absent when the
+   * report was made without the file's bytes); other: tables, names, shapes, alignment, metadata.
+   * overheadPercent: file bytes over weights + biases, in percent (the quantize size target).
+   */
+  size: { weights: number; biases: number; otherConstants: number; quantParams?: number; other: number; overheadPercent: number };
   /** Greedy arena plan of the activations (see arena.ts); TFLM needs some KB more for bookkeeping. */
   arena: { peakBytes: number; activationBytesTotal: number };
   metadataKeys: string[];
@@ -41,7 +48,8 @@ export interface InspectTensor {
   quantization?: Quantization;
 }
 
-export function inspectModel(model: TfliteModel, fileBytes: number): InspectReport {
+/** `quantParamBytes`: from readQuantizationVectorBytes on the same file, for the size breakdown. */
+export function inspectModel(model: TfliteModel, fileBytes: number, quantParamBytes?: number): InspectReport {
   const isConstant = (buffer: number) => (model.buffers[buffer]?.length ?? 0) > 0;
   const tensors: InspectTensor[] = model.tensors.map((t, index) => {
     const out: InspectTensor = {
@@ -73,6 +81,30 @@ export function inspectModel(model: TfliteModel, fileBytes: number): InspectRepo
     total += n;
   }
 
+  const role = new Map<number, 'weights' | 'biases'>();
+  for (const op of model.operators) {
+    if (op.op !== 'CONV_2D' && op.op !== 'DEPTHWISE_CONV_2D' && op.op !== 'FULLY_CONNECTED') continue;
+    const w = model.tensors[op.inputs[1] ?? -1];
+    const b = model.tensors[op.inputs[2] ?? -1];
+    if (w && isConstant(w.buffer)) role.set(w.buffer, 'weights');
+    if (b && isConstant(b.buffer)) role.set(b.buffer, 'biases');
+  }
+  let weights = 0;
+  let biases = 0;
+  for (const [buffer, r] of role) {
+    if (r === 'weights') weights += model.buffers[buffer]!.length;
+    else biases += model.buffers[buffer]!.length;
+  }
+  const payload = weights + biases;
+  const size: InspectReport['size'] = {
+    weights,
+    biases,
+    otherConstants: total - payload,
+    ...(quantParamBytes !== undefined ? { quantParams: quantParamBytes } : {}),
+    other: fileBytes - total - (quantParamBytes ?? 0),
+    overheadPercent: payload > 0 ? (100 * (fileBytes - payload)) / payload : 0,
+  };
+
   const plan = planArena(model);
   const report: InspectReport = {
     fileBytes,
@@ -87,6 +119,7 @@ export function inspectModel(model: TfliteModel, fileBytes: number): InspectRepo
     inputs: model.inputs.map((i) => tensors[i]!),
     outputs: model.outputs.map((i) => tensors[i]!),
     weightBytes: { total, byType },
+    size,
     arena: { peakBytes: plan.peakBytes, activationBytesTotal: plan.tensors.reduce((a, t) => a + t.bytes, 0) },
     metadataKeys: Object.keys(model.metadata),
     problems: validateTfliteModel(model),
@@ -110,7 +143,8 @@ export async function inspectTfliteFile(path: string): Promise<InspectReport> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`${path}: cannot read the file (${code ?? String(e)}); check the path`);
   }
-  return inspectModel(readTflite(bytes, path), bytes.length);
+  const model = readTflite(bytes, path);
+  return inspectModel(model, bytes.length, readQuantizationVectorBytes(bytes, path).bytes);
 }
 
 function kb(n: number): string {
@@ -150,6 +184,13 @@ export function formatInspectReport(r: InspectReport): string {
     .map(([t, n]) => `${t} ${kb(n!)}`)
     .join(', ');
   lines.push(`weights: ${kb(r.weightBytes.total)} (${r.weightBytes.total} bytes${types ? `; ${types}` : ''})`);
+  const z = r.size;
+  const share = (n: number) => (r.fileBytes > 0 ? ` ${((100 * n) / r.fileBytes).toFixed(1)}%` : '');
+  lines.push(
+    `size: weights ${kb(z.weights)}${share(z.weights)}, biases ${kb(z.biases)}${share(z.biases)}, other constants ${kb(z.otherConstants)}` +
+      (z.quantParams !== undefined ? `, quantization parameters ${kb(z.quantParams)}${share(z.quantParams)}` : '') +
+      `, ${z.quantParams !== undefined ? 'tables, names and metadata' : 'quantization parameters, tables, names and metadata'} ${kb(z.other)}${share(z.other)}; file is ${z.overheadPercent.toFixed(2)}% over weights + biases`,
+  );
   lines.push(
     `arena (greedy plan of activations): peak ${kb(r.arena.peakBytes)} (${r.arena.peakBytes} bytes), without reuse ${kb(r.arena.activationBytesTotal)}`,
   );

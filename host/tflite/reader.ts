@@ -41,6 +41,39 @@ export function readBufferLayout(bytes: Uint8Array, source = '<bytes>'): { offse
   });
 }
 
+/**
+ * Bytes the file spends on quantization parameter vectors (scale, zero_point, min, max of subgraph 0's
+ * tensors), each distinct vector counted once however many tensors point at it, with its length
+ * prefix; `references` counts the pointers. Call after readTflite has accepted the bytes.
+ */
+export function readQuantizationVectorBytes(bytes: Uint8Array, source = '<bytes>'): { bytes: number; vectors: number; references: number } {
+  const fb = new CheckedFlatbuffer(bytes, source);
+  if (bytes.length < 8) fb.notTflite(`only ${bytes.length} bytes`);
+  const root = fb.table(fb.deref(0, 'root offset'), 'Model');
+  const sg = fb.tables(root, S.Model.subgraphs, 'Model.subgraphs')[0];
+  const seen = new Map<number, number>();
+  let references = 0;
+  if (sg) {
+    fb.tables(sg, S.SubGraph.tensors, 'SubGraph.tensors').forEach((t, i) => {
+      const q = fb.subtable(t, S.Tensor.quantization, `tensors[${i}].quantization`);
+      if (!q) return;
+      const fields: [number, number][] = [
+        [S.QuantizationParameters.scale, 4],
+        [S.QuantizationParameters.zeroPoint, 8],
+        [S.QuantizationParameters.min, 4],
+        [S.QuantizationParameters.max, 4],
+      ];
+      for (const [id, width] of fields) {
+        const v = fb.vector(q, id, width, `tensors[${i}].quantization`);
+        if (!v) continue;
+        references++;
+        seen.set(v.start, 4 + width * v.length);
+      }
+    });
+  }
+  return { bytes: [...seen.values()].reduce((a, b) => a + b, 0), vectors: seen.size, references };
+}
+
 export async function readTfliteFile(path: string): Promise<TfliteModel> {
   let bytes: Uint8Array;
   try {

@@ -11,6 +11,15 @@ import {
 import * as S from './schema.ts';
 import { validateTfliteModel } from './validate.ts';
 
+export interface WriteOptions {
+  /**
+   * Write each distinct shape and quantization vector (scale, zero_point, min, max) once and point
+   * every tensor that uses it at that one copy (default true). false writes one copy per tensor, as
+   * TFLite's converter does; runtimes read both forms alike.
+   */
+  shareVectors?: boolean;
+}
+
 /**
  * Serialises a TfliteModel into a `.tflite` flatbuffer (schema version 3, file identifier "TFL3").
  *
@@ -22,13 +31,18 @@ import { validateTfliteModel } from './validate.ts';
  * - options are written in full (strides, dilations, softmax beta) instead of relying on defaults;
  * - each operator code carries both `deprecated_builtin_code` and `builtin_code`;
  * - one signature ("serving_default") names the inputs and outputs, and each `model.metadata` entry
- *   becomes a Metadata table pointing at a buffer appended after the model's own buffers.
+ *   becomes a Metadata table pointing at a buffer appended after the model's own buffers;
+ * - identical quantization vectors and shapes are written once and referenced from every table that
+ *   uses them (see WriteOptions.shareVectors): a flatbuffer field holds an offset, and nothing in the
+ *   format requires two offsets to differ. Per-channel zero points (all zero, one int64 per channel)
+ *   otherwise cost more bytes than a depthwise filter's weights.
  *
  * Nothing is written for an inconsistent model: index errors and every problem validateTfliteModel
  * finds (buffer sizes, op shapes) end in a UserError naming the tensor or operator.
  */
-export function writeTflite(model: TfliteModel): Uint8Array {
+export function writeTflite(model: TfliteModel, options: WriteOptions = {}): Uint8Array {
   validateForWrite(model);
+  const vectors = new VectorWriter(options.shareVectors ?? true);
   const metadataNames = Object.keys(model.metadata);
   const totalData =
     model.buffers.reduce((n, b) => n + b.length + S.BUFFER_ALIGNMENT, 0) +
@@ -72,14 +86,14 @@ export function writeTflite(model: TfliteModel): Uint8Array {
 
   const tensorOffsets = model.tensors.map((t) => {
     const name = t.name ? b.createString(t.name) : 0;
-    const shape = t.shape.length ? int32Vector(b, t.shape) : 0;
+    const shape = t.shape.length ? vectors.int32(b, t.shape) : 0;
     let quant = 0;
     const q = t.quantization;
     if (q) {
-      const scale = q.scale.length ? float32Vector(b, q.scale) : 0;
-      const zp = q.zeroPoint.length ? int64Vector(b, q.zeroPoint) : 0;
-      const min = q.min?.length ? float32Vector(b, q.min) : 0;
-      const max = q.max?.length ? float32Vector(b, q.max) : 0;
+      const scale = q.scale.length ? vectors.float32(b, q.scale) : 0;
+      const zp = q.zeroPoint.length ? vectors.int64(b, q.zeroPoint) : 0;
+      const min = q.min?.length ? vectors.float32(b, q.min) : 0;
+      const max = q.max?.length ? vectors.float32(b, q.max) : 0;
       b.startObject(7);
       if (min) b.addFieldOffset(S.QuantizationParameters.min, min, 0);
       if (max) b.addFieldOffset(S.QuantizationParameters.max, max, 0);
@@ -350,6 +364,46 @@ function writeSignature(b: Builder, model: TfliteModel): Offset {
   b.addFieldOffset(S.SignatureDef.signatureKey, key, 0);
   b.addFieldInt32(S.SignatureDef.subgraphIndex, 0, null);
   return b.endObject();
+}
+
+/**
+ * Creates numeric vectors, returning the earlier copy's offset for content already written when
+ * sharing is on. Keys hold the values as they will be stored (float32 rounding applied), so two
+ * vectors share only when their bytes would be identical.
+ */
+class VectorWriter {
+  private readonly written = new Map<string, Offset>();
+
+  constructor(private readonly share: boolean) {}
+
+  int32(b: Builder, values: readonly number[]): Offset {
+    return this.once(b, 'i32', values, values, int32Vector);
+  }
+
+  float32(b: Builder, values: readonly number[]): Offset {
+    return this.once(b, 'f32', values.map(Math.fround), values, float32Vector);
+  }
+
+  int64(b: Builder, values: readonly number[]): Offset {
+    return this.once(b, 'i64', values, values, int64Vector);
+  }
+
+  private once(
+    b: Builder,
+    kind: string,
+    stored: readonly number[],
+    values: readonly number[],
+    create: (b: Builder, values: readonly number[]) => Offset,
+  ): Offset {
+    if (!this.share) return create(b, values);
+    // Object.is keeps -0 apart from 0 in float vectors: their bytes differ.
+    const key = `${kind}:${stored.map((v) => (Object.is(v, -0) ? '-0' : String(v))).join(',')}`;
+    const known = this.written.get(key);
+    if (known !== undefined) return known;
+    const offset = create(b, values);
+    this.written.set(key, offset);
+    return offset;
+  }
 }
 
 /** The Builder's write cursor; `createByteVector` cannot align, so aligned vectors copy in directly. */
