@@ -2,9 +2,8 @@
  * Full-int8 post-training quantization of a lowered classifier, per the TFLite int8 quantization spec:
  * - weights int8 symmetric (zero point 0, range ±127): per output channel for CONV_2D (axis 0) and
  *   DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED (what every TFLite Micro build supports);
- * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are); the
- *   file records that scale only for FULLY_CONNECTED unless `biasQuantParams` asks for every bias (see
- *   `BuildOptions` and docs/quantization.md);
+ * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are);
+ *   `biasQuantParams: false` leaves those parameters out of the file for convolutions (see BuildOptions);
  * - activations int8 asymmetric per tensor, range widened to include 0, from calibration;
  * - PAD and RESHAPE outputs share their input's parameters; SOFTMAX output is scale 1/256, zero point −128;
  * - the input takes a camera byte p as q = p − 128, its scale and zero point derived from the float
@@ -52,7 +51,7 @@ export interface QuantizeOptions {
   compensateInputOffset?: boolean;
   /** Also measure validation scores without the compensation (default true). */
   measureInputOffset?: boolean;
-  /** Record quantization parameters on every bias tensor, not only FULLY_CONNECTED's (default false). */
+  /** Record quantization parameters on convolution biases too (default true; see BuildOptions). */
   biasQuantParams?: boolean;
   /**
    * How int8 validation scores are computed: 'litert' runs each candidate `.tflite` in LiteRT (real
@@ -303,13 +302,14 @@ function int32Bytes(values: number[]): Uint8Array {
 export interface BuildOptions {
   /**
    * Write quantization parameters (scale = input scale × weight scale, zero point 0) on the int32 bias
-   * of CONV_2D and DEPTHWISE_CONV_2D too (default false). TFLite and TFLite Micro derive those ops'
+   * of CONV_2D and DEPTHWISE_CONV_2D (default true). TFLite and TFLite Micro derive those ops'
    * requantization from input, filter and output scales only and never read the bias's parameters, so
-   * the default leaves them out: per output channel they cost a float32 scale and an int64 zero point,
-   * more than a depthwise channel's 9 weight bytes. FULLY_CONNECTED always keeps them: TFLite's
-   * kernel checks that its bias scale matches. LiteRT's XNNPACK delegate, though, takes a convolution
-   * only when its bias is quantized; without these parameters LiteRT runs it on TFLite's built-in
-   * integer kernels (same integers in, slower, and rounding that can differ by one LSB).
+   * false drops them: per output channel they cost a float32 scale (the zero-point vector is shared
+   * with the filter's), about 3% of a MobileNetV2 file. They stay by default because LiteRT's XNNPACK
+   * delegate takes a convolution only when its bias is quantized: without them LiteRT runs the
+   * convolutions on TFLite's built-in kernels, ~30× slower in Node and with other rounding, so
+   * desktop int8 outputs no longer match the int8 engine's XNNPACK variant. FULLY_CONNECTED always
+   * keeps them: TFLite's kernel checks its bias scale.
    */
   biasQuantParams?: boolean;
 }
@@ -351,7 +351,7 @@ export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: Plas
       const qdim = op.kind === 'DEPTHWISE_CONV_2D' ? 3 : 0;
       const wq: Quantization = { scale: q.weightScales, zeroPoint: q.weightScales.map(() => 0), ...(perChannel ? { quantizedDimension: qdim } : {}) };
       const bq: Quantization = { scale: q.biasScales, zeroPoint: q.biasScales.map(() => 0), ...(perChannel ? { quantizedDimension: 0 } : {}) };
-      const keepBiasParams = op.kind === 'FULLY_CONNECTED' || options.biasQuantParams === true;
+      const keepBiasParams = op.kind === 'FULLY_CONNECTED' || options.biasQuantParams !== false;
       ins.push(addConst(`${op.name}/weights`, [...op.weightShape], 'int8', bytesOf(q.weights), wq));
       ins.push(addConst(`${op.name}/bias`, [op.bias.length], 'int32', bytesOf(q.bias), keepBiasParams ? bq : undefined));
     }
@@ -427,13 +427,27 @@ export function withBiasQuantParams(model: TfliteModel): TfliteModel {
   return { ...model, tensors };
 }
 
+/** The same model without quantization parameters on CONV_2D / DEPTHWISE_CONV_2D biases (see BuildOptions). */
+export function withoutConvBiasQuantParams(model: TfliteModel): TfliteModel {
+  const biases = new Set<number>();
+  for (const op of model.operators) {
+    if ((op.op === 'CONV_2D' || op.op === 'DEPTHWISE_CONV_2D') && op.inputs[2] !== undefined && op.inputs[2] >= 0) biases.add(op.inputs[2]);
+  }
+  const tensors = model.tensors.map((t, i) => {
+    if (!biases.has(i) || t.type !== 'int32' || !t.quantization) return t;
+    const { quantization: _dropped, ...rest } = t;
+    return rest;
+  });
+  return { ...model, tensors };
+}
+
 /**
- * Rewrites a quantized `.tflite` (and, when given, its quantize report's `sizes`) with quantization
- * parameters on every bias: `plastisort quantize --bias-quant-params`. Returns the new file size.
+ * Rewrites a quantized `.tflite` with or without quantization parameters on its convolution biases,
+ * and patches the quantize report's `sizes` when given: `plastisort quantize --no-bias-quant-params`.
  */
-export async function addBiasQuantParamsToFile(tflitePath: string, reportPath?: string): Promise<{ tfliteBytes: number; overheadPercent?: number }> {
+export async function setConvBiasQuantParamsInFile(tflitePath: string, keep: boolean, reportPath?: string): Promise<{ tfliteBytes: number; overheadPercent?: number }> {
   const model = await readTfliteFile(tflitePath);
-  const bytes = writeTflite(withBiasQuantParams(model));
+  const bytes = writeTflite(keep ? withBiasQuantParams(model) : withoutConvBiasQuantParams(model));
   await writeFileAtomic(tflitePath, bytes);
   if (!reportPath) return { tfliteBytes: bytes.byteLength };
   let report: { sizes?: QuantizeReport['sizes'] };
@@ -447,7 +461,7 @@ export async function addBiasQuantParamsToFile(tflitePath: string, reportPath?: 
   const payload = sizes.int8WeightBytes + sizes.int32BiasBytes;
   sizes.tfliteBytes = bytes.byteLength;
   sizes.overheadPercent = (100 * (bytes.byteLength - payload)) / Math.max(1, payload);
-  sizes.biasQuantParams = true;
+  sizes.biasQuantParams = keep;
   await writeJsonAtomic(reportPath, report);
   return { tfliteBytes: bytes.byteLength, overheadPercent: sizes.overheadPercent };
 }
@@ -581,8 +595,8 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     const v = val!;
     if (evaluator === 'litert') {
       try {
-        // Scored with every bias quantized so that XNNPACK takes the convolutions: the integers are the
-        // shipped file's, and LiteRT's built-in kernels would take ~30x longer per image.
+        // Scored with every bias quantized so that XNNPACK takes the convolutions whatever the shipped
+        // form: the integers are the same, and LiteRT's built-in kernels take ~30× longer per image.
         const scored = buildTfliteModel(graph, params, meta, { biasQuantParams: true });
         const preds = await liteRtClasses(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
         return score(preds, floatPreds, v.labels);
@@ -627,7 +641,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   const offsetEffectMs = performance.now() - tOffset;
 
   const t3 = performance.now();
-  const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta, { biasQuantParams: opts.biasQuantParams ?? false });
+  const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta, { biasQuantParams: opts.biasQuantParams ?? true });
   const tflite = writeTflite(tfliteModel);
   const writeMs = performance.now() - t3;
 
@@ -679,7 +693,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
       tfliteBytes: tflite.byteLength,
       overheadPercent: (100 * (tflite.byteLength - int8WeightBytes - int32BiasBytes)) / Math.max(1, int8WeightBytes + int32BiasBytes),
       biasesSaturated,
-      biasQuantParams: opts.biasQuantParams ?? false,
+      biasQuantParams: opts.biasQuantParams ?? true,
     },
     timings: { lowerMs, calibrateMs, validateMs, offsetEffectMs, writeMs, totalMs: performance.now() - t0 },
   };

@@ -1,11 +1,21 @@
 /**
- * The quantizer's compact file (shared vectors, no quantization parameters on convolution biases)
- * against the verbose forms of the same quantized model: smaller overhead over the int8 weight and
- * int32 bias bytes, the same constants, and a model LiteRT runs.
+ * The quantizer's compact file (biasQuantParams: false, no quantization parameters on convolution
+ * biases) against the default and the unshared forms of the same quantized model: smaller overhead
+ * over the int8 weight and int32 bias bytes, the same constants, and a model LiteRT runs.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { buildTfliteModel, quantizeModel, withBiasQuantParams, type QuantizeConfig } from '../../host/quantize/quantize.ts';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  buildTfliteModel,
+  quantizeModel,
+  setConvBiasQuantParamsInFile,
+  withBiasQuantParams,
+  withoutConvBiasQuantParams,
+  type QuantizeConfig,
+} from '../../host/quantize/quantize.ts';
 import { getPlastisortMetadata, readTflite } from '../../host/tflite/reader.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';
@@ -22,12 +32,12 @@ beforeAll(async () => {
 describe('compact quantized file', () => {
   it('has less overhead over weights + biases than the verbose forms, with the same constants', async () => {
     const model = tinyClassifier({ size: SIZE, batchNorm: true, seed: 9 });
-    const r = await quantizeModel(model, CONFIG, randomImages(16, SIZE, 3), { method: 'minmax' });
+    const r = await quantizeModel(model, CONFIG, randomImages(16, SIZE, 3), { method: 'minmax', biasQuantParams: false });
     const payload = r.report.sizes.int8WeightBytes + r.report.sizes.int32BiasBytes;
     const overhead = (bytes: Uint8Array) => bytes.length / payload - 1;
 
     const meta = getPlastisortMetadata(readTflite(r.tflite))!;
-    const verboseModel = buildTfliteModel(r.graph, r.params, meta, { biasQuantParams: true });
+    const verboseModel = buildTfliteModel(r.graph, r.params, meta);
     const verboseShared = writeTflite(verboseModel);
     const verboseUnshared = writeTflite(verboseModel, { shareVectors: false });
     const compact = r.tflite;
@@ -44,6 +54,7 @@ describe('compact quantized file', () => {
     expect(c.buffers).toEqual(v.buffers);
     expect(c.operators).toEqual(v.operators);
 
+    expect(withoutConvBiasQuantParams(v)).toEqual(c);
     // Rebuilding the bias parameters from the compact file gives the verbose ones (float32 rounding aside).
     const rebuilt = withBiasQuantParams(c);
     v.tensors.forEach((t, i) => {
@@ -58,8 +69,8 @@ describe('compact quantized file', () => {
     const model = tinyClassifier({ size: SIZE, batchNorm: false, seed: 4 });
     const r = await quantizeModel(model, CONFIG, randomImages(16, SIZE, 5), { method: 'minmax' });
     const meta = getPlastisortMetadata(readTflite(r.tflite))!;
-    const compact = await loadLiteRtModel(r.tflite, 'compact');
-    const verbose = await loadLiteRtModel(writeTflite(buildTfliteModel(r.graph, r.params, meta, { biasQuantParams: true })), 'verbose');
+    const compact = await loadLiteRtModel(writeTflite(buildTfliteModel(r.graph, r.params, meta, { biasQuantParams: false })), 'compact');
+    const verbose = await loadLiteRtModel(r.tflite, 'verbose');
     let values = 0;
     let exact = 0;
     let maxDiff = 0;
@@ -84,5 +95,28 @@ describe('compact quantized file', () => {
     // one LSB per layer, and the difference compounds over the tiny model's layers (same bound as
     // LiteRT vs our int8 simulation in quantize.test.ts).
     expect(maxDiff).toBeLessThanOrEqual(4);
+  });
+
+  it('rewrites a file and its report either way (plastisort quantize --no-bias-quant-params)', async () => {
+    const model = tinyClassifier({ size: SIZE, batchNorm: false, seed: 6 });
+    const r = await quantizeModel(model, CONFIG, randomImages(8, SIZE, 2), { method: 'minmax' });
+    const dir = mkdtempSync(join(tmpdir(), 'plastisort-compact-'));
+    try {
+      const file = join(dir, 'm.tflite');
+      const reportFile = join(dir, 'm.quantize.json');
+      writeFileSync(file, r.tflite);
+      writeFileSync(reportFile, JSON.stringify(r.report));
+      const small = await setConvBiasQuantParamsInFile(file, false, reportFile);
+      const bytes = new Uint8Array(readFileSync(file));
+      expect(small.tfliteBytes).toBe(bytes.length);
+      expect(bytes.length).toBeLessThan(r.tflite.length);
+      expect(readTflite(bytes)).toEqual(withoutConvBiasQuantParams(readTflite(r.tflite)));
+      const report = JSON.parse(readFileSync(reportFile, 'utf8')) as typeof r.report;
+      expect(report.sizes).toMatchObject({ tfliteBytes: bytes.length, biasQuantParams: false, overheadPercent: small.overheadPercent });
+      const back = await setConvBiasQuantParamsInFile(file, true);
+      expect(back.tfliteBytes).toBe(r.tflite.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { action, parseIntOption } from '../run.ts';
 import { initBackend } from '../../train/backend.ts';
 import { quantizeRun, reportPathFor } from '../../quantize/run.ts';
-import { addBiasQuantParamsToFile } from '../../quantize/quantize.ts';
+import { setConvBiasQuantParamsInFile } from '../../quantize/quantize.ts';
 import { log } from '../../util/log.ts';
 
 function parsePercentile(value: string): number {
@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--val <n>', 'validation images for choosing the method (default: the whole val split; 0 skips)', parseIntOption('--val'))
     .option('--no-compensate', "do not cancel the input zero point's residual offset in the first convolution's bias")
     .option('--no-measure-offset', "skip the two extra validation passes that measure the input offset's effect")
-    .option('--bias-quant-params', 'also record scale and zero point on convolution biases (larger file; lets LiteRT\'s XNNPACK delegate run the convolutions; TFLite Micro ignores them)')
+    .option('--no-bias-quant-params', "leave scale and zero point off convolution biases: ~3% smaller for MobileNetV2; TFLite Micro never reads them, but LiteRT then runs the convolutions without XNNPACK (~30x slower, other rounding)")
     .option('--seed <n>', 'seed for choosing calibration images', parseIntOption('--seed'), 1)
     .option('--threads <n>', 'tfjs backend threads where the backend allows', parseIntOption('--threads'))
     .addHelpText(
@@ -48,7 +48,7 @@ Example:
   plastisort quantize runs/finetune --out models/plastic6.tflite --calib 300 --method auto`,
     )
     .action(
-      action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; measureOffset: boolean; biasQuantParams?: boolean; seed: number; threads?: number }) => {
+      action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; measureOffset: boolean; biasQuantParams: boolean; seed: number; threads?: number }) => {
         const backend = await initBackend(o.threads ? { threads: o.threads } : {});
         log.info(`tfjs backend: ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
         const r = await quantizeRun(run, {
@@ -62,8 +62,8 @@ Example:
           compensate: o.compensate,
           measureOffset: o.measureOffset,
         });
-        if (o.biasQuantParams) {
-          const v = await addBiasQuantParamsToFile(r.output, reportPathFor(r.output));
+        if (!o.biasQuantParams) {
+          const v = await setConvBiasQuantParamsInFile(r.output, false, reportPathFor(r.output));
           r.sizes.tfliteBytes = v.tfliteBytes;
           r.sizes.overheadPercent = v.overheadPercent ?? r.sizes.overheadPercent;
         }
