@@ -1,8 +1,10 @@
 /**
  * Hardware-in-the-loop accuracy run (`plastisort hil`): streams a manifest split to a board (or to
  * sorter-sim on a pseudo-terminal), journals every result so an interrupted run resumes, then compares
- * the device with desktop int8 (LiteRT) and with the int8 reference simulator in both rounding
- * variants, and for disagreeing images names the first layer where device and simulator differ.
+ * the device with desktop int8 (LiteRT) and with the int8 reference simulator in its three arithmetic
+ * variants (TFLM double and single rounding, and LiteRT's XNNPACK arithmetic), reports how close each
+ * simulator variant is to LiteRT, and for disagreeing images names the first layer where device and
+ * simulator differ.
  */
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -20,13 +22,12 @@ import { progressBar } from '../util/progress.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { SorterClient, TimeoutError, DeviceError, type DumpedTensor } from './client.ts';
 import { LinkClosedError, childTransport, openSerialTransport, type Transport } from './transport.ts';
-import { startPtySim, startStdioSim, stopChild, type PtySim, type Rounding } from './sim.ts';
+import { ROUNDINGS, startPtySim, startStdioSim, stopChild, type PtySim, type Rounding } from './sim.ts';
 import type { InfoMessage } from './messages.ts';
 import { wireSize } from './protocol.ts';
 
 export const JOURNAL_SCHEMA = 'plastisort.hil-journal/1';
 export const REPORT_SCHEMA = 'plastisort.hil-report/1';
-const ROUNDINGS: readonly Rounding[] = ['double', 'single'];
 
 export interface HilOptions {
   model: string;
@@ -45,7 +46,7 @@ export interface HilOptions {
   window: number;
   timeoutMs: number;
   retries: number;
-  /** Compare against the simulator (both roundings) and LiteRT. */
+  /** Compare against the simulator (every arithmetic variant) and LiteRT. */
   references: boolean;
   /** Trained run folder: adds desktop float metrics and the device's top-1 agreement with them. */
   run?: string;
@@ -65,7 +66,7 @@ interface ResultEntry {
   invokeUs: number;
 }
 interface RefEntry {
-  kind: 'litert' | 'sim-double' | 'sim-single' | 'float';
+  kind: 'litert' | `sim-${Rounding}` | 'float';
   i: number;
   scores: number[];
 }
@@ -122,6 +123,8 @@ export interface HilReport {
   metrics: { device: EvalMetrics; float?: EvalMetrics; litert?: EvalMetrics; simulator?: Partial<Record<Rounding, EvalMetrics>> };
   vsLitert?: LsbStats;
   vsSimulator?: Partial<Record<Rounding, LsbStats>>;
+  /** Each simulator variant against LiteRT int8 (simulator − LiteRT): how close the kernels are to an official runtime. */
+  simulatorVsLitert?: Partial<Record<Rounding, LsbStats>>;
   roundingMatched: string;
   timing: {
     invokeUsMean: number;
@@ -496,7 +499,7 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
   }
   const results = journal.results();
 
-  // ---------------- references: LiteRT int8 and the simulator in both roundings
+  // ---------------- references: LiteRT int8 and the simulator in each arithmetic variant
   if (o.references && complete) {
     await referencePass(o, journal, items, images, modelBytes, manifest.classes);
   }
@@ -546,17 +549,20 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
     }
     report.metrics.simulator = {};
     report.vsSimulator = {};
+    const liteScores = lite.size === items.length ? items.map((_, i) => lite.get(i)!.scores) : null;
+    if (liteScores) report.simulatorVsLitert = {};
     for (const r of ROUNDINGS) {
       const m = journal.refs(`sim-${r}`);
       if (m.size !== items.length) continue;
       const ss = items.map((_, i) => m.get(i)!.scores);
       report.metrics.simulator[r] = computeMetrics(yTrue, ss.map(argmax), classes, { bootstrap: 0 });
       report.vsSimulator[r] = lsbStats(devScores, ss);
+      if (liteScores) report.simulatorVsLitert![r] = lsbStats(ss, liteScores);
     }
     report.roundingMatched = matchedRounding(report.vsSimulator);
   }
   if (o.dump > 0 && complete) {
-    const m = /^(double|single)$|closest: (double|single)/.exec(report.roundingMatched);
+    const m = /^(double|single|xnnpack)$|closest: (double|single|xnnpack)/.exec(report.roundingMatched);
     const rounding: Rounding = (m?.[1] ?? m?.[2] ?? (o.sim ? (o.simRounding ?? 'double') : 'double')) as Rounding;
     dumps.push(...(await dumpPass(o, journal, items, images, modelSha, rounding)));
   }
@@ -566,14 +572,15 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
   return { report, reportPath, complete };
 }
 
-function matchedRounding(v: Partial<Record<Rounding, LsbStats>>): string {
+/** Which simulator variant the device's scores equal on every image ('double', 'single' or 'xnnpack'). */
+export function matchedRounding(v: Partial<Record<Rounding, LsbStats>>): string {
   const exact = ROUNDINGS.filter((r) => v[r] && v[r]!.exactImages === v[r]!.n);
-  if (exact.length === 2) return 'both (the two variants give identical outputs on this split)';
+  if (exact.length > 1) return `${exact.join(' and ')} (these variants give identical outputs on this split)`;
   if (exact.length === 1) return exact[0]!;
   const avail = ROUNDINGS.filter((r) => v[r]);
   if (!avail.length) return 'unknown (no simulator comparison)';
   const best = avail.reduce((a, b) => (v[a]!.exactImages >= v[b]!.exactImages ? a : b));
-  return `neither exactly (closest: ${best}, ${v[best]!.exactImages}/${v[best]!.n} images bit-exact)`;
+  return `no variant exactly (closest: ${best}, ${v[best]!.exactImages}/${v[best]!.n} images bit-exact)`;
 }
 
 function timing(ordered: ResultEntry[], sessions: SessionEntry[], size: number): HilReport['timing'] {
@@ -676,12 +683,10 @@ async function referencePass(o: HilOptions, journal: Journal, items: ManifestIte
 async function dumpPass(o: HilOptions, journal: Journal, items: ManifestItem[], images: ImageSource, modelSha: string, deviceRounding: Rounding): Promise<DumpReport[]> {
   const results = journal.results();
   const lite = journal.refs('litert');
-  const simD = journal.refs('sim-double');
-  const simS = journal.refs('sim-single');
   const sameScores = (a?: number[], b?: number[]) => !!a && !!b && a.length === b.length && a.every((x, k) => x === b[k]);
   // Disagreement with the simulator in the rounding the device matched says most about a kernel; a
   // top-1 disagreement with LiteRT is next.
-  const simFor = deviceRounding === 'double' ? simD : simS;
+  const simFor = journal.refs(`sim-${deviceRounding}`);
   const picks: { i: number; reason: string }[] = [];
   for (let i = 0; i < items.length && picks.length < o.dump; i++) {
     const r = results.get(i)!;
@@ -729,6 +734,7 @@ async function dumpPass(o: HilOptions, journal: Journal, items: ManifestItem[], 
 // ------------------------------------------------------------------ Markdown
 
 const pct = (x: number) => `${(100 * x).toFixed(2)} %`;
+const variantName = (k: Rounding) => (k === 'xnnpack' ? 'xnnpack arithmetic' : `${k} rounding`);
 
 export function reportMarkdown(r: HilReport): string {
   const L: string[] = [];
@@ -743,7 +749,7 @@ export function reportMarkdown(r: HilReport): string {
   for (const k of ROUNDINGS) {
     const m = r.metrics.simulator?.[k];
     const v = r.vsSimulator?.[k];
-    if (m && v) L.push(`| simulator (${k} rounding) | ${pct(m.accuracy)} | ${m.macro.f1.toFixed(4)} | ${pct(v.top1)} |`);
+    if (m && v) L.push(`| simulator (${variantName(k)}) | ${pct(m.accuracy)} | ${m.macro.f1.toFixed(4)} | ${pct(v.top1)} |`);
   }
   L.push('', f ? '' : 'Desktop float: not measured (give --run with the trained run folder).', '');
   L.push('## Score differences (int8 LSB, device − reference)', '', '| reference | bit-exact images | values within ±1 LSB | max abs Δ | mean abs Δ | abs Δ = 0 / 1 / 2–3 / ≥4 |', '|---|---|---|---|---|---|');
@@ -751,8 +757,18 @@ export function reportMarkdown(r: HilReport): string {
     if (s) L.push(`| ${name} | ${s.exactImages}/${s.n} | ${pct(s.within1)} | ${s.maxAbs} | ${s.meanAbs.toFixed(4)} | ${s.histogram['0']} / ${s.histogram['1']} / ${s.histogram['2-3']} / ${s.histogram['4+']} |`);
   };
   row('LiteRT int8', r.vsLitert);
-  for (const k of ROUNDINGS) row(`simulator, ${k} rounding`, r.vsSimulator?.[k]);
-  L.push('', `Rounding variant the device matched: **${r.roundingMatched}**.`, '');
+  for (const k of ROUNDINGS) row(`simulator, ${variantName(k)}`, r.vsSimulator?.[k]);
+  L.push('', `Simulator variant the device matched (double, single or xnnpack): **${r.roundingMatched}**.`, '');
+  if (r.simulatorVsLitert && Object.keys(r.simulatorVsLitert).length) {
+    L.push('## Simulator vs LiteRT int8 (int8 LSB, simulator − LiteRT)', '');
+    L.push('The device runs TFLM arithmetic (double or single rounding); LiteRT requantizes in float through XNNPACK. The xnnpack variant reproduces that arithmetic, so its agreement with LiteRT checks the simulator\'s kernels against an official runtime.', '');
+    L.push('| simulator variant | top-1 agreement | bit-exact images | values within ±1 LSB | max abs Δ |', '|---|---|---|---|---|');
+    for (const k of ROUNDINGS) {
+      const s = r.simulatorVsLitert[k];
+      if (s) L.push(`| ${variantName(k)} | ${pct(s.top1)} | ${s.exactImages}/${s.n} | ${pct(s.within1)} | ${s.maxAbs} |`);
+    }
+    L.push('');
+  }
   const t = r.timing;
   L.push('## Speed and link', '');
   L.push(`- invoke time: mean ${(t.invokeUsMean / 1000).toFixed(2)} ms, p95 ${(t.invokeUsP95 / 1000).toFixed(2)} ms`);
@@ -766,7 +782,7 @@ export function reportMarkdown(r: HilReport): string {
   if (r.dumps.length) {
     L.push('## Layer dumps', '');
     for (const d of r.dumps) {
-      L.push(`### ${d.item}`, '', `Picked because: ${d.reason}. ${d.tensors} tensors compared with the simulator (${d.simulatorRounding} rounding).`, '');
+      L.push(`### ${d.item}`, '', `Picked because: ${d.reason}. ${d.tensors} tensors compared with the simulator (${variantName(d.simulatorRounding)}).`, '');
       L.push(d.firstDifferingLayer ? `**First differing layer: #${d.firstDifferingLayer.index} \`${d.firstDifferingLayer.name}\`** (${d.firstDifferingLayer.differing}/${d.firstDifferingLayer.length} values differ, max abs Δ ${d.firstDifferingLayer.maxAbs}).` : 'Every tensor is bit-identical to the simulator.', '');
     }
   }

@@ -5,7 +5,13 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.ts';
 
-export type Rounding = 'double' | 'single';
+/**
+ * The simulator's arithmetic: 'double' and 'single' are the two TFLM requantization roundings a device
+ * can be built with; 'xnnpack' reproduces desktop LiteRT (its XNNPACK delegate's float requantization),
+ * which no device runs — it shows whether the simulator's kernels compute what an official runtime does.
+ */
+export type Rounding = 'double' | 'single' | 'xnnpack';
+export const ROUNDINGS: readonly Rounding[] = ['double', 'single', 'xnnpack'];
 
 /** build-host/sim/sorter-sim of this checkout (PLASTISORT_SIM overrides). */
 export function findSimBinary(): string {

@@ -1,6 +1,7 @@
 /**
  * The int8 reference engine (firmware/components/int8_engine, run through its `int8-run` tool)
- * against LiteRT on the same .tflite bytes: outputs within ±1 LSB on ≥ 99% of values, and the engine
+ * against LiteRT on the same .tflite bytes: outputs within ±1 LSB on ≥ 99% of values in the device
+ * arithmetics (double/single rounding), every value bit-exact in the xnnpack arithmetic, and the engine
  * bit-exact across repeated runs, for small models covering every op the exporter emits, and (when
  * present) the official int8 ImageNet MobileNetV2.
  */
@@ -11,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { int8RunPath, runInt8 } from './int8-run.ts';
-import { blockModel, headModel, padPoolModel, rng, standaloneActivationModel, type TestModel } from './models.ts';
+import { blockModel, headModel, padPoolModel, rng, standaloneActivationModel, tieModel, type TestModel } from './models.ts';
 
 interface Agreement {
   values: number;
@@ -48,6 +49,8 @@ const MODELS: TestModel[] = [
   padPoolModel(15),
   standaloneActivationModel(16),
 ];
+// Built so that the device arithmetics and LiteRT's round about half the values differently.
+const TIE_MODEL = tieModel(17);
 const INPUTS_PER_MODEL = 24;
 
 describe('int8 engine agrees with LiteRT', () => {
@@ -55,7 +58,7 @@ describe('int8 engine agrees with LiteRT', () => {
     int8RunPath(); // builds the tool once if needed
   });
 
-  for (const tm of MODELS) {
+  for (const tm of [...MODELS, TIE_MODEL]) {
     it(tm.name, async () => {
       const bytes = writeTflite(tm.model);
       const r = rng(tm.name.length * 977 + 5);
@@ -78,12 +81,24 @@ describe('int8 engine agrees with LiteRT', () => {
       const single = runInt8(bytes, asBytes, { rounding: 'single' }).map((b) => new Int8Array(b.buffer, b.byteOffset, b.byteLength));
       const sgl = compare(single, liteOut);
       const variants = compare(engine, single);
-      console.log(`${tm.name}\n  engine(double) vs LiteRT: ${fmt(dbl)}\n  engine(single) vs LiteRT: ${fmt(sgl)}\n  double vs single: ${fmt(variants)}`);
+      const xnnOut = runInt8(bytes, asBytes, { rounding: 'xnnpack' }).map((b) => new Int8Array(b.buffer, b.byteOffset, b.byteLength));
+      const xnn = compare(xnnOut, liteOut);
+      console.log(
+        `${tm.name}\n  engine(double) vs LiteRT: ${fmt(dbl)}\n  engine(single) vs LiteRT: ${fmt(sgl)}\n  engine(xnnpack) vs LiteRT: ${fmt(xnn)}\n  double vs single: ${fmt(variants)}`,
+      );
       // The outputs must not be degenerate (all saturated), or agreement would mean nothing.
       const distinct = new Set(engine.flatMap((o) => Array.from(o)));
       expect(distinct.size).toBeGreaterThan(5);
-      expect(dbl.within1 / dbl.values).toBeGreaterThanOrEqual(0.99);
-      expect(sgl.within1 / sgl.values).toBeGreaterThanOrEqual(0.99);
+      // The xnnpack variant reproduces LiteRT's own arithmetic: every value, bit for bit.
+      expect(xnn.exact).toBe(xnn.values);
+      if (tm === TIE_MODEL) {
+        // Here the device arithmetics must differ from LiteRT, or the bit-exactness above proves nothing.
+        expect(sgl.exact).toBeLessThan(sgl.values * 0.9);
+        expect(dbl.exact).toBeLessThan(dbl.values * 0.9);
+      } else {
+        expect(dbl.within1 / dbl.values).toBeGreaterThanOrEqual(0.99);
+        expect(sgl.within1 / sgl.values).toBeGreaterThanOrEqual(0.99);
+      }
     });
   }
 });
@@ -131,11 +146,15 @@ describe.skipIf(!haveImagenet)('int8 engine on the official int8 MobileNetV2 (Im
     const s = compare(engine, liteOut);
     const single = runInt8(bytes, engIn, { rounding: 'single' }).map((b) => (outIsInt8 ? new Int8Array(b.buffer, b.byteOffset, b.byteLength) : b));
     const top1Single = single.filter((e, i) => argmax(e) === argmax(liteOut[i]!)).length;
+    const xnnOut = runInt8(bytes, engIn, { rounding: 'xnnpack' }).map((b) => (outIsInt8 ? new Int8Array(b.buffer, b.byteOffset, b.byteLength) : b));
+    const xnn = compare(xnnOut, liteOut);
     console.log(
       `ImageNet MobileNetV2 int8 (${inputs.length} photos): top-1 agreement double ${top1}/${inputs.length}, single ${top1Single}/${inputs.length}\n` +
-        `  engine(double) vs LiteRT: ${fmt(s)}\n  engine(single) vs LiteRT: ${fmt(compare(single, liteOut))}`,
+        `  engine(double) vs LiteRT: ${fmt(s)}\n  engine(single) vs LiteRT: ${fmt(compare(single, liteOut))}\n  engine(xnnpack) vs LiteRT: ${fmt(xnn)}`,
     );
     expect(top1).toBe(inputs.length);
     expect(s.within1 / s.values).toBeGreaterThanOrEqual(0.99);
+    // 68 operators deep, the xnnpack arithmetic still reproduces every LiteRT output value.
+    expect(xnn.exact).toBe(xnn.values);
   });
 });

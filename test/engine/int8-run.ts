@@ -29,7 +29,8 @@ export function int8RunPath(): string {
 }
 
 export interface RunOptions {
-  rounding?: 'single' | 'double';
+  /** Engine arithmetic: TFLM double/single rounding, or LiteRT's XNNPACK arithmetic. */
+  rounding?: 'single' | 'double' | 'xnnpack';
 }
 
 /** Runs `inputs` (each the raw bytes of one model input) and returns the raw output bytes of each. */

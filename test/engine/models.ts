@@ -264,3 +264,38 @@ export function standaloneActivationModel(seed: number): TestModel {
   g.model.outputs = [r6];
   return { name: 'conv/relu/dw/relu6 (standalone activations)', model: g.model, inputShape: [1, 9, 9, 3] };
 }
+
+/**
+ * CONV 1x1 → DEPTHWISE 3x3 whose requantization scales are exactly 1/2 (s_in · s_w / s_out), with
+ * weights in {-1, 0, 1}: about half of all accumulators are odd, so their scaled value is an exact tie.
+ * TFLM rounds such ties up (single rounding) or away from zero (double); XNNPACK's float requantization
+ * rounds them to even. This model tells the arithmetics apart on nearly every other value.
+ */
+export function tieModel(seed: number): TestModel {
+  const r = rng(seed);
+  const g = new QuantGraph(r);
+  const ternary = (n: number) => Int8Array.from({ length: n }, () => Math.floor(r() * 3) - 1);
+  const bias = (name: string, n: number, scale: number) =>
+    g.constant(name, [n], 'int32', Int32Array.from({ length: n }, () => Math.floor(r() * 21) - 10), { scale: [scale], zeroPoint: [0] });
+  const x = g.act('input', [1, 6, 6, 4], 0.5, 0);
+  const w1 = g.constant('conv/weights', [8, 1, 1, 4], 'int8', ternary(32), { scale: [0.25], zeroPoint: [0] });
+  const c = g.act('conv', [1, 6, 6, 8], 0.25, 3);
+  g.model.operators.push({
+    op: 'CONV_2D',
+    inputs: [x, w1, bias('conv/bias', 8, 0.125)],
+    outputs: [c],
+    options: { padding: 'SAME', strideW: 1, strideH: 1, dilationW: 1, dilationH: 1, fusedActivation: 'NONE' },
+  });
+  const scales = Array.from({ length: 8 }, () => 0.25);
+  const w2 = g.constant('dw/weights', [1, 3, 3, 8], 'int8', ternary(72), { scale: scales, zeroPoint: scales.map(() => 0), quantizedDimension: 3 });
+  const d = g.act('dw', [1, 6, 6, 8], 0.125, -2);
+  g.model.operators.push({
+    op: 'DEPTHWISE_CONV_2D',
+    inputs: [c, w2, g.constant('dw/bias', [8], 'int32', Int32Array.from({ length: 8 }, () => Math.floor(r() * 21) - 10), { scale: scales.map((s) => s * 0.25), zeroPoint: scales.map(() => 0), quantizedDimension: 0 })],
+    outputs: [d],
+    options: { padding: 'SAME', strideW: 1, strideH: 1, dilationW: 1, dilationH: 1, fusedActivation: 'NONE', depthMultiplier: 1 },
+  });
+  g.model.inputs = [x];
+  g.model.outputs = [d];
+  return { name: 'conv 1x1 / dw 3x3 with exact-tie requantization scales (1/2)', model: g.model, inputShape: [1, 6, 6, 4] };
+}

@@ -13,7 +13,7 @@ import { runHil, type HilOptions } from '../../host/serial/hil.ts';
 import { startPtySim, startStdioSim, stopChild } from '../../host/serial/sim.ts';
 import { SorterClient } from '../../host/serial/client.ts';
 import { childTransport, openSerialTransport } from '../../host/serial/transport.ts';
-import { compareDumps } from '../../host/serial/hil.ts';
+import { compareDumps, matchedRounding, type LsbStats } from '../../host/serial/hil.ts';
 import { UserError } from '../../host/util/errors.ts';
 import { CLASSES, SIZE, simBinary, tinyDataset, tinyFloatRun, tinyModel } from './fixtures.ts';
 
@@ -61,8 +61,12 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
     expect(results.every((r) => r.scores.length === CLASSES.length)).toBe(true);
     // The device here is the simulator in double rounding: bit-exact with the double reference.
     expect(report.vsSimulator?.double?.exactImages).toBe(N);
-    expect(['double', 'both (the two variants give identical outputs on this split)']).toContain(report.roundingMatched);
+    // 'double', or 'double and single (…identical outputs…)' when the variants coincide on this split.
+    expect(report.roundingMatched).toMatch(/^double( and (single|xnnpack))*( \(|$)/);
     expect(report.vsLitert?.n).toBe(N);
+    // Each simulator variant is compared with LiteRT; the xnnpack arithmetic reproduces it exactly.
+    expect(Object.keys(report.simulatorVsLitert ?? {}).sort()).toEqual(['double', 'single', 'xnnpack']);
+    expect(report.simulatorVsLitert?.xnnpack?.exactImages).toBe(N);
     expect(report.dumps).toHaveLength(1);
     expect(report.dumps[0]!.tensors).toBe(5);
     expect(report.dumps[0]!.firstDifferingLayer).toBeNull();
@@ -71,7 +75,8 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
     expect(report.metrics.float?.agreement?.top1).toBeGreaterThanOrEqual(0);
     const md = readFileSync(join(out, 'hil-report.md'), 'utf8');
     expect(md).toContain('| desktop float |');
-    expect(md).toContain('Rounding variant the device matched');
+    expect(md).toContain('Simulator variant the device matched (double, single or xnnpack)');
+    expect(md).toMatch(/\| xnnpack arithmetic \| [\d.]+ % \| \d+\/\d+ \|/);
   });
 
   it('survives the simulator being killed mid-run and resumes an interrupted run from the journal', async () => {
@@ -172,5 +177,16 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
       await stopChild(a);
       await stopChild(b);
     }
+  });
+});
+
+describe('matchedRounding', () => {
+  const stats = (exactImages: number, n = 10): LsbStats => ({ n, top1: 1, exactImages, within1: 1, maxAbs: 0, meanAbs: 0, histogram: { '0': 0, '1': 0, '2-3': 0, '4+': 0 } });
+  it('names the one variant the device equals, all that coincide, or the closest', () => {
+    expect(matchedRounding({ double: stats(3), single: stats(10), xnnpack: stats(4) })).toBe('single');
+    expect(matchedRounding({ double: stats(3), single: stats(4), xnnpack: stats(10) })).toBe('xnnpack');
+    expect(matchedRounding({ double: stats(10), single: stats(10), xnnpack: stats(2) })).toBe('double and single (these variants give identical outputs on this split)');
+    expect(matchedRounding({ double: stats(3), single: stats(7), xnnpack: stats(5) })).toBe('no variant exactly (closest: single, 7/10 images bit-exact)');
+    expect(matchedRounding({})).toBe('unknown (no simulator comparison)');
   });
 });

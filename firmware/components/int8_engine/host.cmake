@@ -49,7 +49,7 @@ target_link_libraries(int8_engine_tests PRIVATE int8_engine)
 target_include_directories(int8_engine_tests PRIVATE ${INT8_ENGINE_DIR}/tests)
 target_compile_options(int8_engine_tests PRIVATE ${PLASTISORT_WARNINGS})
 set_target_properties(int8_engine_tests PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
-foreach(group fixed_point sha256 kernels parser engine)
+foreach(group fixed_point sha256 kernels xnnpack parser engine)
   add_test(NAME int8_engine.${group} COMMAND int8_engine_tests ${group})
 endforeach()
 
@@ -79,6 +79,7 @@ if(INT8_ENGINE_HAVE_ASAN)
   set_target_properties(int8_engine_tests_asan PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
   add_test(NAME int8_engine.parser_asan COMMAND int8_engine_tests_asan parser)
   add_test(NAME int8_engine.kernels_asan COMMAND int8_engine_tests_asan kernels)
+  add_test(NAME int8_engine.xnnpack_asan COMMAND int8_engine_tests_asan xnnpack)
   # The fuzz entry point replayed over its seed corpus (and every 7th prefix) under the sanitizers.
   add_executable(int8_engine_fuzz_replay
     ${INT8_ENGINE_DIR}/fuzz/fuzz_int8_model.cc

@@ -6,11 +6,12 @@ import { runHil } from '../../serial/hil.ts';
 import { UserError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import type { SplitName } from '../../data/manifest.ts';
+import { ROUNDINGS, type Rounding } from '../../serial/sim.ts';
 
 interface HilCliOptions {
   port?: string;
   sim?: boolean;
-  simRounding: 'double' | 'single';
+  simRounding: Rounding;
   model: string;
   manifest: string;
   split: string;
@@ -30,11 +31,11 @@ export function register(program: Command): void {
     .command('hil')
     .summary('hardware-in-the-loop run on a board or the simulator')
     .description(
-      'Hardware-in-the-loop run: stream a manifest split to the board (or to sorter-sim), journal the results, and compare them with desktop int8 (LiteRT) and the bit-exact simulator in both rounding variants.',
+      'Hardware-in-the-loop run: stream a manifest split to the board (or to sorter-sim), journal the results, and compare them with desktop int8 (LiteRT) and the bit-exact simulator in its three arithmetic variants (TFLM double and single rounding, the XNNPACK arithmetic of LiteRT).',
     )
     .option('--port <path>', 'serial port of the board, e.g. /dev/ttyACM0')
     .option('--sim', 'run against build-host/sim/sorter-sim on a pseudo-terminal instead of a board')
-    .addOption(new Option('--sim-rounding <mode>', 'requantization rounding of the simulated device').choices(['double', 'single']).default('double'))
+    .addOption(new Option('--sim-rounding <mode>', 'arithmetic of the simulated device: double or single (TFLM roundings), or xnnpack (desktop LiteRT\'s; no device computes it)').choices([...ROUNDINGS]).default('double'))
     .requiredOption('--model <file.tflite>', 'the int8 model the device runs (its SHA-256 must match the device)')
     .requiredOption('--manifest <file>', 'split manifest from plastisort data split')
     .option('--split <name>', 'split to stream: train, val or test', 'test')

@@ -150,6 +150,131 @@ static void test_fixed_point() {
   CHECK_EQ(fp::calculate_input_radius(5, sl), 31 * 16 / 2 * 2 / 2 * 1);  // 31 * 2^26 / 2^23 = 248
 }
 
+
+// Rounding::kXnnpack: the float requantization helpers and the kernels in that arithmetic.
+static void test_xnnpack() {
+  // Ties go to even, in both directions; the values next to a tie round to nearest.
+  CHECK(fp::round_half_even(0.5f) == 0.0f);
+  CHECK(fp::round_half_even(1.5f) == 2.0f);
+  CHECK(fp::round_half_even(2.5f) == 2.0f);
+  CHECK(fp::round_half_even(-0.5f) == 0.0f);
+  CHECK(fp::round_half_even(-1.5f) == -2.0f);
+  CHECK(fp::round_half_even(-2.5f) == -2.0f);
+  CHECK(fp::round_half_even(std::nextafter(0.5f, 0.0f)) == 0.0f);
+  CHECK(fp::round_half_even(std::nextafter(0.5f, 1.0f)) == 1.0f);
+  CHECK(fp::round_half_even(8388607.5f) == 8388608.0f);
+  CHECK(fp::round_half_even(16777216.0f) == 16777216.0f);
+  // Against the FPU's own round-to-nearest-even (the default rounding mode) on random floats.
+  std::mt19937 rng(7);
+  int mismatches = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const float x = std::ldexp(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng), i % 26);
+    const float h = std::round(x * 2.0f) / 2.0f;  // also exercise exact halves
+    for (const float v : {x, h}) {
+      if (fp::round_half_even(v) != std::nearbyint(v)) ++mismatches;
+    }
+  }
+  CHECK_EQ(mismatches, 0);
+
+  // requantize_fp32: float(acc) * scale, clamp, ties to even, plus the zero point.
+  CHECK_EQ(fp::requantize_fp32(1, 0.5f, 0, -128, 127), 0);    // 0.5 -> 0
+  CHECK_EQ(fp::requantize_fp32(3, 0.5f, 0, -128, 127), 2);    // 1.5 -> 2
+  CHECK_EQ(fp::requantize_fp32(5, 0.5f, 0, -128, 127), 2);    // 2.5 -> 2 (TFLM gives 3)
+  CHECK_EQ(fp::requantize_fp32(-5, 0.5f, 0, -128, 127), -2);  // -2.5 -> -2 (TFLM single: -2, double: -3)
+  CHECK_EQ(fp::requantize_fp32(5, 0.5f, 7, -128, 127), 9);    // the zero point is added after rounding
+  // The product is a float32 product: 3 * float(1/6) = 0.50000001 rounds to the float 0.5, a tie -> 0,
+  // where the exact product would round to 1.
+  CHECK_EQ(fp::requantize_fp32(3, 1.0f / 6.0f, 0, -128, 127), 0);
+  // Clamping to [qmin, qmax] happens around the zero point, also for huge accumulators.
+  CHECK_EQ(fp::requantize_fp32(INT32_MAX, 1.0f, -3, -128, 127), 127);
+  CHECK_EQ(fp::requantize_fp32(INT32_MIN, 1.0f, -3, -128, 127), -128);
+  CHECK_EQ(fp::requantize_fp32(-40, 1.0f, -100, -100, 20), -100);  // a ReLU bound at the zero point
+  CHECK_EQ(fp::requantize_fp32(200, 1.0f, -100, -100, 20), 20);
+
+  // Activation bounds: round_half_even(f / s + zp), clamped to int8.
+  CHECK_EQ(fp::quantize_bound_fp32(10.0f, 4.0f, 0), 2);   // 2.5 -> 2 (TFLM: 3)
+  CHECK_EQ(fp::quantize_bound_fp32(-10.0f, 4.0f, 0), -2);
+  CHECK_EQ(fp::quantize_bound_fp32(10.0f, 4.0f, 1), 4);   // 3.5 -> 4
+  CHECK_EQ(fp::quantize_bound_fp32(6.0f, 1e-3f, 0), 127);
+  CHECK_EQ(fp::quantize_bound_fp32(-1e30f, 1e-3f, 5), -128);
+
+  // ADD parameters: ratios 1/2 give shift 21 and multipliers 2^20; ties round up (floor after + 2^20).
+  fp::AddFp32Params ap;
+  CHECK(fp::add_params_fp32(0.25f, 0.25f, 0.5f, 0, 0, &ap));
+  CHECK_EQ(ap.shift, 21);
+  CHECK_EQ(ap.a_multiplier, 1 << 20);
+  CHECK_EQ(ap.b_multiplier, 1 << 20);
+  CHECK_EQ(ap.bias, 1 << 20);
+  CHECK(!fp::add_params_fp32(std::ldexp(1.0f, -11), 0.5f, 1.0f, 0, 0, &ap));  // ratio below 2^-10
+  CHECK(!fp::add_params_fp32(300.0f, 0.5f, 1.0f, 0, 0, &ap));                // ratio at or above 2^8
+  CHECK(!fp::add_params_fp32(std::nanf(""), 0.5f, 1.0f, 0, 0, &ap));
+  {
+    k::AddParams p;
+    p.rounding = Rounding::kXnnpack;
+    CHECK(fp::add_params_fp32(0.25f, 0.25f, 0.5f, 3, -4, &p.xnn));
+    p.output_offset = 1;
+    k::Shape4 s{1, 1, 1, 4};
+    std::vector<int8_t> a = {4, 2, 5, -128}, b = {-4, -4, -3, -128}, y(4);
+    k::add(p, s, a.data(), s, b.data(), s, y.data());
+    // ((a - 3) + (b + 4)) / 2 rounded half up (toward +infinity), then + 1.
+    CHECK_EQ(y[0], 1 + 1);     // (1 + 0) / 2 = 0.5 -> 1
+    CHECK_EQ(y[1], 0 + 1);     // (-1 + 0) / 2 = -0.5 -> 0
+    CHECK_EQ(y[2], 2 + 1);     // (2 + 1) / 2 = 1.5 -> 2
+    CHECK_EQ(y[3], -127 + 1);  // (-131 - 124) / 2 = -127.5 -> -127
+  }
+  // Random scales and zero points: the integer ADD stays within 1 LSB of the exact real sum.
+  std::mt19937 r2(11);
+  int far = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const float sa = std::exp(std::uniform_real_distribution<float>(-5, 0)(r2));
+    const float sb = std::exp(std::uniform_real_distribution<float>(-5, 0)(r2));
+    const float so = std::exp(std::uniform_real_distribution<float>(-4, 0)(r2));
+    const int za = static_cast<int>(r2() % 256) - 128, zb = static_cast<int>(r2() % 256) - 128, zo = static_cast<int>(r2() % 40) - 20;
+    k::AddParams p;
+    p.rounding = Rounding::kXnnpack;
+    if (!fp::add_params_fp32(sa, sb, so, za, zb, &p.xnn)) continue;
+    p.output_offset = zo;
+    k::Shape4 s{1, 1, 1, 1};
+    int8_t a = static_cast<int8_t>(r2() % 256 - 128), b = static_cast<int8_t>(r2() % 256 - 128), y = 0;
+    k::add(p, s, &a, s, &b, s, &y);
+    const double exact = (static_cast<double>(sa) * (a - za) + static_cast<double>(sb) * (b - zb)) / so + zo;
+    const double clamped = std::min(127.0, std::max(-128.0, exact));
+    if (std::fabs(y - clamped) > 1.0) ++far;
+  }
+  CHECK_EQ(far, 0);
+
+  // conv2d in the xnnpack arithmetic: per-channel float scales 0.5 and 0.25 on a 1x1 conv.
+  {
+    k::Shape4 in2{1, 1, 2, 1}, f2{2, 1, 1, 1}, o2{1, 1, 2, 2};
+    std::vector<int8_t> x2 = {-3, 7}, w2 = {1, 1}, y2(4);
+    int32_t m2[2] = {0, 0}, s2[2] = {0, 0};
+    const float sc[2] = {0.5f, 0.25f};
+    k::ConvParams p;
+    p.multipliers = m2;
+    p.shifts = s2;
+    p.scales = sc;
+    p.rounding = Rounding::kXnnpack;
+    k::conv2d(p, in2, x2.data(), f2, w2.data(), nullptr, o2, y2.data());
+    CHECK_EQ(y2[0], -2);  // -1.5 -> -2 (ties to even; TFLM gives -1)
+    CHECK_EQ(y2[1], -1);  // -0.75 -> -1
+    CHECK_EQ(y2[2], 4);   // 3.5 -> 4
+    CHECK_EQ(y2[3], 2);   // 1.75 -> 2
+  }
+  // MEAN: the zero-point-corrected sum times float(float(s_in / s_out) * float(1 / N)).
+  {
+    k::MeanParams p;
+    p.rounding = Rounding::kXnnpack;
+    p.input_zero_point = -1;
+    p.output_zero_point = 2;
+    p.xnn_scale = 0.5f * (1.0f / 4.0f);
+    k::Shape4 in{1, 2, 2, 2};
+    std::vector<int8_t> x = {0, 5, 1, 5, 2, 5, 2, 1}, y(2);
+    k::mean_hw(p, in, x.data(), y.data());
+    CHECK_EQ(y[0], 1 + 2);  // sum(x + 1) = 9: 9 / 8 = 1.125 -> 1
+    CHECK_EQ(y[1], 2 + 2);  // sum(x + 1) = 20: 20 / 8 = 2.5 -> 2 (ties to even; TFLM gives 3)
+  }
+}
+
 static std::string hex(const uint8_t* d, size_t n) {
   static const char* h = "0123456789abcdef";
   std::string s;
@@ -556,6 +681,22 @@ static void test_engine() {
   CHECK(e.classify(x.data(), x.size(), y1.data(), 3, &us) == sorter::Status::kOk);
   CHECK(e.classify(x.data(), x.size(), y2.data(), 3, &us) == sorter::Status::kOk);
   CHECK(y1 == y2);
+  // The xnnpack arithmetic: names round-trip, the model re-prepares, runs repeatably, and stays close
+  // to single rounding (the two differ only where a requantization lands near a tie).
+  {
+    Rounding parsed = Rounding::kDouble;
+    CHECK(parse_rounding("xnnpack", &parsed) && parsed == Rounding::kXnnpack);
+    CHECK(std::string(rounding_name(Rounding::kXnnpack)) == "xnnpack");
+    CHECK(!parse_rounding("fast", &parsed) && !parse_rounding(nullptr, &parsed));
+    std::vector<int8_t> yx1(3), yx2(3);
+    e.set_rounding(Rounding::kXnnpack);
+    CHECK(e.ready() && e.rounding() == Rounding::kXnnpack);
+    CHECK(e.classify(x.data(), x.size(), yx1.data(), 3, &us) == sorter::Status::kOk);
+    CHECK(e.classify(x.data(), x.size(), yx2.data(), 3, &us) == sorter::Status::kOk);
+    CHECK(yx1 == yx2);
+    for (int i = 0; i < 3; ++i) CHECK(std::abs(yx1[i] - y1[i]) <= 2);
+    e.set_rounding(Rounding::kSingle);
+  }
   // QUANTIZE (int8 requantize) -> RELU -> RELU6 -> DEQUANTIZE, values worked out by hand.
   {
     testmodel::Model m;
@@ -612,6 +753,7 @@ int main(int argc, char** argv) {
   if (group == "fixed_point" || group == "all") { test_fixed_point(); ran = true; }
   if (group == "sha256" || group == "all") { test_sha256(); ran = true; }
   if (group == "kernels" || group == "all") { test_kernels(); ran = true; }
+  if (group == "xnnpack" || group == "all") { test_xnnpack(); ran = true; }
   if (group == "parser" || group == "all") { test_parser(); ran = true; }
   if (group == "engine" || group == "all") { test_engine(); ran = true; }
   if (!ran) {
