@@ -158,3 +158,23 @@ describe.skipIf(!haveImagenet)('int8 engine on the official int8 MobileNetV2 (Im
     expect(xnn.exact).toBe(xnn.values);
   });
 });
+
+describe('int8 engine input tolerance', () => {
+  it('ignores bias quantization params and accepts quantization vectors shared between tensors', () => {
+    const tm = blockModel(21);
+    const biasIds = new Set(tm.model.operators.flatMap((op) => (op.op === 'CONV_2D' || op.op === 'DEPTHWISE_CONV_2D' ? [op.inputs[2]!] : [])));
+    expect(biasIds.size).toBeGreaterThan(0);
+    const stripped = { ...tm.model, tensors: tm.model.tensors.map((t, i) => (biasIds.has(i) ? { ...t, quantization: undefined } : t)) };
+    const plain = writeTflite(tm.model, { shareVectors: false });
+    const compact = writeTflite(stripped, { shareVectors: true });
+    expect(compact.length).toBeLessThan(plain.length);
+    const r = rng(21);
+    const count = tm.inputShape.reduce((a, b) => a * b, 1);
+    const inputs = Array.from({ length: 4 }, () => Uint8Array.from({ length: count }, () => Math.floor(r() * 256)));
+    for (const rounding of ['double', 'single', 'xnnpack'] as const) {
+      const a = runInt8(plain, inputs, { rounding });
+      const b = runInt8(compact, inputs, { rounding });
+      b.forEach((x, i) => expect(Buffer.from(x).equals(Buffer.from(a[i]!))).toBe(true));
+    }
+  });
+});
