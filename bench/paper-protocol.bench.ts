@@ -6,13 +6,14 @@
  *
  * Writes bench/results/paper-protocol-plastic6.json after every seed (so a cut-short run still leaves
  * its figures). Settings can be reduced through the environment for a quicker look:
- *   SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
+ *   RESIZE=squash SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
  * Throughput is given both per wall second and per CPU second (process CPU time), because on a
  * shared machine the wall figure mostly measures the neighbours.
  */
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { ResizePolicy } from '../host/data/images.ts';
 import { splitDataset } from '../host/data/split.ts';
 import { writeManifest } from '../host/data/manifest-io.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
@@ -36,6 +37,7 @@ const views = Number(env('VIEWS', '3'));
 const baseEpochs = Number(env('BASE_EPOCHS', '20'));
 const ftEpochs = Number(env('FT_EPOCHS', '5'));
 const ftViews = Number(env('FT_VIEWS', String(views)));
+const resize = env('RESIZE', 'squash') as ResizePolicy;
 
 function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
@@ -112,13 +114,14 @@ async function write(done: boolean): Promise<void> {
   await writeJsonAtomic(outFile, {
     benchmark: 'paper-protocol-plastic6',
     complete: done,
-    command: `SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs} nice -n 10 npm run bench -- paper-protocol`,
+    command: `RESIZE=${resize} SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs} nice -n 10 npm run bench -- paper-protocol`,
     started,
     finished: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', loadAverage1mAtEnd: loadavg()[0], shared: 'CPU shared with other jobs; wall figures are pessimistic, per-CPU-second figures less so' },
     backend,
     settings: {
       inputSize: 224,
+      resize,
       backbone,
       baseline: { batchSize: 32, epochs: baseEpochs, patience: 3, lr: 1e-3, dropout: 0.2, views },
       finetune: { batchSize: 16, epochs: ftEpochs, patience: 2, lr: 1e-4, unfreezeFrom: 'block_13_expand', views: ftViews, labelSmoothing: 0.1 },
@@ -153,9 +156,10 @@ for (const seed of seeds) {
   const splitSeconds = (Date.now() - t0) / 1000;
   const base = await trainBaseline({
     manifest: manifestPath,
-    out: join(work, `baseline-seed${seed}`),
+    out: join(work, `baseline-${resize}-seed${seed}`),
     backbone,
     inputSize: 224,
+    resize,
     batchSize: 32,
     epochs: baseEpochs,
     patience: 3,
@@ -173,8 +177,8 @@ for (const seed of seeds) {
   perSeed.push(record);
   await write(false);
   const ft = await finetuneRun({
-    from: join(work, `baseline-seed${seed}`),
-    out: join(work, `finetuned-seed${seed}`),
+    from: join(work, `baseline-${resize}-seed${seed}`),
+    out: join(work, `finetuned-${resize}-seed${seed}`),
     batchSize: 16,
     epochs: ftEpochs,
     lr: 1e-4,
