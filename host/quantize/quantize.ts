@@ -307,7 +307,7 @@ export interface BuildOptions {
    * false drops them: per output channel they cost a float32 scale (the zero-point vector is shared
    * with the filter's), about 3% of a MobileNetV2 file. They stay by default because LiteRT's XNNPACK
    * delegate takes a convolution only when its bias is quantized: without them LiteRT runs the
-   * convolutions on TFLite's built-in kernels, ~30× slower in Node and with other rounding, so
+   * convolutions on TFLite's built-in kernels, ~20× slower in Node and with other rounding, so
    * desktop int8 outputs no longer match the int8 engine's XNNPACK variant. FULLY_CONNECTED always
    * keeps them: TFLite's kernel checks its bias scale.
    */
@@ -596,7 +596,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     if (evaluator === 'litert') {
       try {
         // Scored with every bias quantized so that XNNPACK takes the convolutions whatever the shipped
-        // form: the integers are the same, and LiteRT's built-in kernels take ~30× longer per image.
+        // form: the integers are the same, and LiteRT's built-in kernels take ~20× longer per image.
         const scored = buildTfliteModel(graph, params, meta, { biasQuantParams: true });
         const preds = await liteRtClasses(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
         return score(preds, floatPreds, v.labels);

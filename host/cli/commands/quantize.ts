@@ -34,7 +34,7 @@ export function register(program: Command): void {
     .option('--val <n>', 'validation images for choosing the method (default: the whole val split; 0 skips)', parseIntOption('--val'))
     .option('--no-compensate', "do not cancel the input zero point's residual offset in the first convolution's bias")
     .option('--no-measure-offset', "skip the two extra validation passes that measure the input offset's effect")
-    .option('--no-bias-quant-params', "leave scale and zero point off convolution biases: ~3% smaller for MobileNetV2; TFLite Micro never reads them, but LiteRT then runs the convolutions without XNNPACK (~30x slower, other rounding)")
+    .option('--no-bias-quant-params', "leave scale and zero point off convolution biases: ~3% smaller for MobileNetV2; TFLite Micro never reads them, but LiteRT then runs the convolutions without XNNPACK (~20x slower, other rounding)")
     .option('--seed <n>', 'seed for choosing calibration images', parseIntOption('--seed'), 1)
     .option('--threads <n>', 'tfjs backend threads where the backend allows', parseIntOption('--threads'))
     .addHelpText(
