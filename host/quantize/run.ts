@@ -87,6 +87,8 @@ export interface QuantizeRunOptions {
   compensate?: boolean;
   /** Measure the input offset's effect on val (two extra simulated passes; default true). */
   measureOffset?: boolean;
+  /** Keep scale and zero point on convolution biases (default true; see QuantizeOptions.biasQuantParams). */
+  biasQuantParams?: boolean;
 }
 
 export interface QuantizeRunReport extends QuantizeReport {
@@ -145,6 +147,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
       ...(validation ? { validation } : {}),
       compensateInputOffset: opts.compensate !== false,
       measureInputOffset: opts.measureOffset !== false,
+      biasQuantParams: opts.biasQuantParams !== false,
       seed: opts.seed,
       onProgress: (phase, done, total) => {
         let b = bars.get(phase);

@@ -89,6 +89,22 @@ describe('plastisort quantize RUN', () => {
     expect(getPlastisortMetadata(model)).toMatchObject({ labels: CLASSES, runId: 'tiny-run', inputContract: 'rgb888_minus_128', resize: 'squash' });
   });
 
+  it('biasQuantParams: false leaves convolution biases without quantization params, FULLY_CONNECTED keeps its own', async () => {
+    const verbose = join(dir, 'out', 'verbose.tflite');
+    const compact = join(dir, 'out', 'compact.tflite');
+    const a = await quantizeRun(join(dir, 'run'), { out: verbose, calib: 6, method: 'minmax', seed: 3, val: 0 });
+    const b = await quantizeRun(join(dir, 'run'), { out: compact, calib: 6, method: 'minmax', seed: 3, val: 0, biasQuantParams: false });
+    expect(a.sizes.biasQuantParams).toBe(true);
+    expect(b.sizes.biasQuantParams).toBe(false);
+    expect(readFileSync(compact).byteLength).toBeLessThan(readFileSync(verbose).byteLength);
+    expect(b.sizes.tfliteBytes).toBe(readFileSync(compact).byteLength);
+    const m = readTflite(new Uint8Array(readFileSync(compact)));
+    const biasOf = (kind: string) => m.operators.filter((op) => op.op === kind).map((op) => m.tensors[op.inputs[2]!]!);
+    expect(biasOf('CONV_2D').length).toBeGreaterThan(0);
+    for (const t of [...biasOf('CONV_2D'), ...biasOf('DEPTHWISE_CONV_2D')]) expect(t.quantization?.scale.length ?? 0).toBe(0);
+    for (const t of biasOf('FULLY_CONNECTED')) expect(t.quantization?.scale.length).toBeGreaterThan(0);
+  });
+
   it('refuses a calibration manifest with another class list', async () => {
     await expect(
       quantizeRun(join(dir, 'run'), { out: join(dir, 'out', 'bad.tflite'), manifest: join(dir, 'other-split.json'), calib: 3, method: 'minmax', seed: 1 }),

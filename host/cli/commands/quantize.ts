@@ -3,7 +3,6 @@ import { InvalidArgumentError, Option } from 'commander';
 import { action, parseIntOption } from '../run.ts';
 import { initBackend } from '../../train/backend.ts';
 import { quantizeRun, reportPathFor } from '../../quantize/run.ts';
-import { setConvBiasQuantParamsInFile } from '../../quantize/quantize.ts';
 import { log } from '../../util/log.ts';
 
 function parsePercentile(value: string): number {
@@ -61,12 +60,8 @@ Example:
           ...(o.val !== undefined ? { val: o.val } : {}),
           compensate: o.compensate,
           measureOffset: o.measureOffset,
+          biasQuantParams: o.biasQuantParams,
         });
-        if (!o.biasQuantParams) {
-          const v = await setConvBiasQuantParamsInFile(r.output, false, reportPathFor(r.output));
-          r.sizes.tfliteBytes = v.tfliteBytes;
-          r.sizes.overheadPercent = v.overheadPercent ?? r.sizes.overheadPercent;
-        }
         const lines = [
           `wrote ${r.output} (${r.sizes.tfliteBytes} bytes: ${r.sizes.int8WeightBytes} int8 weight + ${r.sizes.int32BiasBytes} int32 bias bytes, ${r.sizes.overheadPercent.toFixed(2)}% overhead)`,
           `calibration: ${r.calibration.images} training images, method ${r.method}${r.methodRequested === 'auto' ? ' (auto)' : ''}`,
