@@ -5,8 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../util/rng.ts';
+import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { SplitFeatures } from './features.ts';
+import { startParallelTrainer, type ParallelTrainer } from './parallel-fit.ts';
+import { crossEntropy } from './train-step.ts';
 import type { EpochRecord, RunHistory } from './run.ts';
 
 export interface FitOptions {
@@ -19,20 +22,17 @@ export interface FitOptions {
   numClasses: number;
   label: string;
   stage: 'baseline' | 'finetune';
+  /**
+   * Threads per training step (wasm backend only): above 1, each batch is split across the main thread
+   * and `threads − 1` workers (parallel-fit.ts). Default 1: the step runs on the main thread.
+   */
+  threads?: number;
 }
 
 function gather(src: SplitFeatures, rows: number[], per: number): Float32Array {
   const out = new Float32Array(rows.length * per);
   rows.forEach((r, i) => out.set(src.data.subarray(r * per, (r + 1) * per), i * per));
   return out;
-}
-
-function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, k: number, smoothing: number): tf.Scalar {
-  return tf.tidy(() => {
-    let target = tf.oneHot(labels, k).toFloat();
-    if (smoothing > 0) target = target.mul(1 - smoothing).add(smoothing / k);
-    return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.log(tf.clipByValue(probs, 1e-7, 1))), -1))) as tf.Scalar;
-  });
 }
 
 /** Loss and accuracy of `model` on one clean view per item (inference mode). */
@@ -71,6 +71,30 @@ export function evaluateFeatures(
   return { loss: lossSum / split.items, accuracy: correct / split.items, predictions, probabilities };
 }
 
+function countCorrect(probs: Float32Array, labels: number[], numClasses: number): number {
+  let correct = 0;
+  for (let b = 0; b < labels.length; b++) {
+    let arg = 0;
+    for (let c = 1; c < numClasses; c++) if (probs[b * numClasses + c] > probs[b * numClasses + arg]) arg = c;
+    if (arg === labels[b]) correct++;
+  }
+  return correct;
+}
+
+/** The data-parallel trainer for `o.threads` > 1, or undefined (one thread) with a warning if its workers do not start. */
+async function startTrainer(model: tf.LayersModel, shape: number[], o: FitOptions): Promise<ParallelTrainer | undefined> {
+  const threads = o.threads ?? 1;
+  if (threads <= 1) return undefined;
+  try {
+    const trainer = await startParallelTrainer(model, { threads, shape, numClasses: o.numClasses, labelSmoothing: o.labelSmoothing });
+    log.info(`${o.label}: ${threads} training threads (main + ${threads - 1} worker${threads > 2 ? 's' : ''}), one wasm backend each`);
+    return trainer;
+  } catch (e) {
+    log.warn(`${o.label}: training worker threads unavailable (${(e as Error).message.split('\n')[0]}); training on one thread`);
+    return undefined;
+  }
+}
+
 /** Trains `model` (input = cached activation) in place; returns the history with the best epoch restored. */
 export async function fitOnFeatures(
   model: tf.LayersModel,
@@ -87,70 +111,78 @@ export async function fitOnFeatures(
   let best = { loss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
   let stale = 0;
   let stoppedEarly = false;
-  for (let epoch = 1; epoch <= o.epochs; epoch++) {
-    const t0 = Date.now();
-    const order = Array.from({ length: train.items }, (_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = Math.floor(rng() * (i + 1));
-      [order[i], order[j]] = [order[j], order[i]];
-    }
-    const bar = progressBar(`${o.label} epoch ${epoch}/${o.epochs}`, order.length);
-    let lossSum = 0;
-    let correct = 0;
-    for (let s = 0; s < order.length; s += o.batchSize) {
-      const idx = order.slice(s, s + o.batchSize);
-      const rows = idx.map((i) => i * train.views + Math.floor(rng() * train.views));
-      const labels = idx.map((i) => train.labels[i]);
-      const x = tf.tensor(gather(train, rows, per), [rows.length, ...shape]);
-      const y = tf.tensor1d(labels, 'int32');
-      let probsData: Float32Array | undefined;
-      const cost = optimizer.minimize(
-        () => {
-          const p = model.apply(x, { training: true }) as tf.Tensor;
-          probsData = p.dataSync() as Float32Array;
-          return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
-        },
-        true,
-        vars,
-      );
-      lossSum += cost!.dataSync()[0] * rows.length;
-      for (let b = 0; b < rows.length; b++) {
-        let arg = 0;
-        for (let c = 1; c < o.numClasses; c++) if (probsData![b * o.numClasses + c] > probsData![b * o.numClasses + arg]) arg = c;
-        if (arg === labels[b]) correct++;
+  const trainer = await startTrainer(model, shape, o);
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const t0 = Date.now();
+      const order = Array.from({ length: train.items }, (_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rng() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
       }
-      cost!.dispose();
-      x.dispose();
-      y.dispose();
-      bar.tick(rows.length);
-      // Let the event loop breathe (progress output, signals) between batches.
-      await new Promise((r) => setImmediate(r));
+      const bar = progressBar(`${o.label} epoch ${epoch}/${o.epochs}`, order.length);
+      let lossSum = 0;
+      let correct = 0;
+      for (let s = 0; s < order.length; s += o.batchSize) {
+        const idx = order.slice(s, s + o.batchSize);
+        const rows = idx.map((i) => i * train.views + Math.floor(rng() * train.views));
+        const labels = idx.map((i) => train.labels[i]);
+        if (trainer) {
+          const step = await trainer.step(gather(train, rows, per), labels, optimizer);
+          lossSum += step.loss * rows.length;
+          correct += countCorrect(step.probs, labels, o.numClasses);
+          bar.tick(rows.length);
+          continue;
+        }
+        const x = tf.tensor(gather(train, rows, per), [rows.length, ...shape]);
+        const y = tf.tensor1d(labels, 'int32');
+        let probsData: Float32Array | undefined;
+        const cost = optimizer.minimize(
+          () => {
+            const p = model.apply(x, { training: true }) as tf.Tensor;
+            probsData = p.dataSync() as Float32Array;
+            return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
+          },
+          true,
+          vars,
+        );
+        lossSum += cost!.dataSync()[0] * rows.length;
+        correct += countCorrect(probsData!, labels, o.numClasses);
+        cost!.dispose();
+        x.dispose();
+        y.dispose();
+        bar.tick(rows.length);
+        // Let the event loop breathe (progress output, signals) between batches.
+        await new Promise((r) => setImmediate(r));
+      }
+      bar.stop();
+      const seconds = (Date.now() - t0) / 1000;
+      const v = evaluateFeatures(model, val, shape, o.numClasses);
+      const rec: EpochRecord = {
+        epoch,
+        loss: lossSum / order.length,
+        accuracy: correct / order.length,
+        valLoss: v.loss,
+        valAccuracy: v.accuracy,
+        seconds,
+        imagesPerSecond: order.length / Math.max(1e-3, seconds),
+      };
+      epochs.push(rec);
+      process.stderr.write(
+        `${o.label} epoch ${epoch}: loss ${rec.loss.toFixed(4)} acc ${(rec.accuracy * 100).toFixed(1)}% | val loss ${rec.valLoss.toFixed(4)} ` +
+          `val acc ${(rec.valAccuracy * 100).toFixed(1)}% | ${rec.imagesPerSecond.toFixed(1)} img/s\n`,
+      );
+      if (v.loss < best.loss - 1e-6) {
+        best.weights.forEach((t) => t.dispose());
+        best = { loss: v.loss, epoch, weights: model.trainableWeights.map((w) => w.read().clone()) };
+        stale = 0;
+      } else if (++stale >= o.patience) {
+        stoppedEarly = epoch < o.epochs;
+        break;
+      }
     }
-    bar.stop();
-    const seconds = (Date.now() - t0) / 1000;
-    const v = evaluateFeatures(model, val, shape, o.numClasses);
-    const rec: EpochRecord = {
-      epoch,
-      loss: lossSum / order.length,
-      accuracy: correct / order.length,
-      valLoss: v.loss,
-      valAccuracy: v.accuracy,
-      seconds,
-      imagesPerSecond: order.length / Math.max(1e-3, seconds),
-    };
-    epochs.push(rec);
-    process.stderr.write(
-      `${o.label} epoch ${epoch}: loss ${rec.loss.toFixed(4)} acc ${(rec.accuracy * 100).toFixed(1)}% | val loss ${rec.valLoss.toFixed(4)} ` +
-        `val acc ${(rec.valAccuracy * 100).toFixed(1)}% | ${rec.imagesPerSecond.toFixed(1)} img/s\n`,
-    );
-    if (v.loss < best.loss - 1e-6) {
-      best.weights.forEach((t) => t.dispose());
-      best = { loss: v.loss, epoch, weights: model.trainableWeights.map((w) => w.read().clone()) };
-      stale = 0;
-    } else if (++stale >= o.patience) {
-      stoppedEarly = epoch < o.epochs;
-      break;
-    }
+  } finally {
+    await trainer?.close();
   }
   model.trainableWeights.forEach((w, i) => w.write(best.weights[i]));
   best.weights.forEach((t) => t.dispose());

@@ -50,9 +50,8 @@ export interface InferencePool {
   close(): Promise<void>;
 }
 
-/** Starts `size` workers holding copies of `model`; rejects if any fails to start. */
-export async function startInferencePool(model: tf.LayersModel, size: number): Promise<InferencePool> {
-  const require = createRequire(import.meta.url);
+/** The model's topology and weights in memory, as a worker needs them to rebuild the model. */
+export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
   let artifacts: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -60,14 +59,27 @@ export async function startInferencePool(model: tf.LayersModel, size: number): P
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
     }),
   );
-  const wasmPath = require.resolve('@tensorflow/tfjs-backend-wasm');
-  const workerData = {
+  return artifacts!;
+}
+
+/** Absolute paths a plain-JS worker needs to load tfjs and the wasm backend (see the header). */
+export function wasmWorkerPaths(): { tfjsPath: string; wasmPath: string; wasmDir: string } {
+  const require = createRequire(import.meta.url);
+  return {
     tfjsPath: require.resolve('@tensorflow/tfjs'),
-    wasmPath,
+    wasmPath: require.resolve('@tensorflow/tfjs-backend-wasm'),
     wasmDir: join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/',
-    topology: artifacts!.modelTopology,
-    weightSpecs: artifacts!.weightSpecs,
-    weightData: artifacts!.weightData,
+  };
+}
+
+/** Starts `size` workers holding copies of `model`; rejects if any fails to start. */
+export async function startInferencePool(model: tf.LayersModel, size: number): Promise<InferencePool> {
+  const artifacts = await modelArtifacts(model);
+  const workerData = {
+    ...wasmWorkerPaths(),
+    topology: artifacts.modelTopology,
+    weightSpecs: artifacts.weightSpecs,
+    weightData: artifacts.weightData,
   };
   const workers: Worker[] = [];
   const pending = new Map<number, Pending>();

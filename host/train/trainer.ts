@@ -276,6 +276,7 @@ async function fitTimed(
   numClasses: number,
   stage: 'baseline' | 'finetune',
   timings: Record<string, number>,
+  threads = 1,
 ): Promise<RunHistory> {
   const t1 = Date.now();
   const cpuT = cpuSeconds();
@@ -289,6 +290,7 @@ async function fitTimed(
     numClasses,
     label: stage === 'baseline' ? 'train' : 'finetune',
     stage,
+    threads,
   });
   timings.train = (Date.now() - t1) / 1000;
   timings.trainCpu = cpuSeconds() - cpuT;
@@ -301,6 +303,14 @@ function featureRows(f: FeatureSet): number {
 
 /** Worker threads for feature extraction: on wasm, `--threads` or one per CPU; elsewhere the backend threads itself. */
 function featureWorkers(b: BackendInfo, threads?: number): number {
+  return b.name === 'wasm' ? workerCount(threads) : 1;
+}
+
+/**
+ * Threads per fine-tuning step: on wasm, `--threads` or one per CPU (data-parallel over worker threads,
+ * parallel-fit.ts); elsewhere 1 (tfjs-node threads its own kernels, cpu is for tests).
+ */
+function trainThreads(b: BackendInfo, threads?: number): number {
   return b.name === 'wasm' ? workerCount(threads) : 1;
 }
 
@@ -379,7 +389,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   timings.featuresCpu = cpuSeconds() - cpuF;
 
   const tail = tailFrom(model, boundary);
-  const history = await fitTimed(tail, features, hyper, parent.classes.length, 'finetune', timings);
+  const history = await fitTimed(tail, features, hyper, parent.classes.length, 'finetune', timings, trainThreads(backend, o.threads));
 
   const runId = runIdOf(o.out);
   const metrics = testMetrics(tail, features, parent.classes, man.path, man.sha256, runId, o.out);

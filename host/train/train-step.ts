@@ -1,0 +1,64 @@
+/**
+ * The loss and the gradient of one shard of a training batch. Written as one self-contained function of
+ * the tfjs namespace it is given (it refers to nothing else of this module), so that the training
+ * workers of parallel-fit.ts rebuild it from its source text in their own tfjs instance and compute
+ * exactly the same loss as the main thread.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface ShardResult {
+  /** Mean loss over the shard. */
+  loss: number;
+  /** Softmax outputs, row-major [rows, numClasses]. */
+  probs: Float32Array;
+  /** d(mean shard loss)/d(var), in the order of `vars`; the caller disposes them. */
+  grads: tf.Tensor[];
+}
+
+export function defineTrainStep(tfjs: typeof tf) {
+  /** Cross-entropy of softmax outputs against integer labels, with optional label smoothing, averaged over rows. */
+  function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, smoothing: number): tf.Scalar {
+    return tfjs.tidy(() => {
+      let target = tfjs.oneHot(labels, numClasses).toFloat();
+      if (smoothing > 0) target = target.mul(1 - smoothing).add(smoothing / numClasses);
+      return tfjs.neg(tfjs.mean(tfjs.sum(tfjs.mul(target, tfjs.log(tfjs.clipByValue(probs, 1e-7, 1))), -1))) as tf.Scalar;
+    });
+  }
+
+  /** Forward (training mode: dropout active) and backward pass of `model` on one shard. */
+  function shardGradients(
+    model: tf.LayersModel,
+    vars: tf.Variable[],
+    x: tf.Tensor,
+    labels: ArrayLike<number>,
+    numClasses: number,
+    smoothing: number,
+  ): ShardResult {
+    // One-hot encoding would silently turn a bad label into an all-zero target.
+    for (let i = 0; i < labels.length; i++) {
+      if (!Number.isInteger(labels[i]) || labels[i] < 0 || labels[i] >= numClasses) {
+        throw new Error(`label ${labels[i]} of row ${i} is not a class index in [0, ${numClasses})`);
+      }
+    }
+    const y = tfjs.tensor1d(Array.from(labels), 'int32');
+    let probs: Float32Array | undefined;
+    let value: tf.Scalar;
+    let grads: tf.NamedTensorMap;
+    try {
+      ({ value, grads } = tfjs.variableGrads(() => {
+        const p = model.apply(x, { training: true }) as tf.Tensor;
+        probs = p.dataSync() as Float32Array;
+        return crossEntropy(p, y, numClasses, smoothing);
+      }, vars));
+    } finally {
+      y.dispose();
+    }
+    const loss = value.dataSync()[0];
+    value.dispose();
+    return { loss, probs: probs!, grads: vars.map((v) => grads[v.name]) };
+  }
+
+  return { crossEntropy, shardGradients };
+}
+
+export const { crossEntropy, shardGradients } = defineTrainStep(tf);
