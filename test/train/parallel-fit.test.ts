@@ -162,7 +162,7 @@ describe('fitOnFeatures with 2 threads', () => {
     // A layer class registered only in this thread: the worker cannot rebuild the model.
     class MainThreadOnly extends tf.layers.Layer {
       static className = 'PlastisortMainThreadOnly';
-      call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+      override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
         return tf.tidy(() => (Array.isArray(inputs) ? inputs[0] : inputs).mul(1));
       }
     }
