@@ -27,7 +27,8 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const tf = require(workerData.tfjsPath);
 const wasm = require(workerData.wasmPath);
-const rebuild = (source) => new Function('return (' + source + ')')();
+// tsx keeps function names by wrapping them in an __name(fn, name) helper of its own; a no-op stands in.
+const rebuild = (source) => new Function('__name', 'return (' + source + ')')((fn) => fn);
 (async () => {
   wasm.setWasmPaths(workerData.wasmDir);
   rebuild(workerData.kernelsSource)(tf).registerWasmGradientKernels();
