@@ -6,7 +6,7 @@
  *
  * Writes bench/results/paper-protocol-plastic6.json after every seed (so a cut-short run still leaves
  * its figures). Settings can be reduced through the environment for a quicker look:
- *   RESIZE=squash SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
+ *   RESIZE=center-crop SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
  * Throughput is given both per wall second and per CPU second (process CPU time), because on a
  * shared machine the wall figure mostly measures the neighbours.
  */
@@ -37,7 +37,7 @@ const views = Number(env('VIEWS', '3'));
 const baseEpochs = Number(env('BASE_EPOCHS', '20'));
 const ftEpochs = Number(env('FT_EPOCHS', '5'));
 const ftViews = Number(env('FT_VIEWS', String(views)));
-const resize = env('RESIZE', 'squash') as ResizePolicy;
+const resize = env('RESIZE', 'center-crop') as ResizePolicy;
 
 function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;

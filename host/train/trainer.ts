@@ -139,7 +139,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   const d = DEFAULTS.baseline;
   const inputSize = o.inputSize ?? 224;
   checkInputSize(inputSize);
-  const resize = o.resize ?? 'squash';
+  const resize = o.resize ?? 'center-crop';
   if (!RESIZE_POLICIES.includes(resize)) throw new UserError(`--resize ${resize} is unknown; use ${RESIZE_POLICIES.join(' or ')}`);
   const hyperIn = {
     batchSize: o.batchSize ?? d.batchSize,

@@ -72,7 +72,7 @@ describe('train and finetune end to end (synthetic, input 160)', () => {
     const { manifest } = await readManifest(fx.manifest);
     const predictor = await createRunPredictor(join(out, 'baseline'));
     const heldOut = manifest.items.filter((it) => it.split !== 'train');
-    const images = await Promise.all(heldOut.map((it) => loadImageRgb(manifestItemPath(manifest, it), 160, 'squash')));
+    const images = await Promise.all(heldOut.map((it) => loadImageRgb(manifestItemPath(manifest, it), 160, predictor.resize)));
     const scores = await predictor.predict(images);
     const predicted = scores.map((s) => (s[1] > s[0] ? 1 : 0));
     const correct = predicted.filter((p, i) => p === heldOut[i].label).length;

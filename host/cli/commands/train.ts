@@ -33,7 +33,7 @@ export function register(program: Command): void {
         '(offline fallback, poorer features; the default when omitted)',
     )
     .option('--input-size <n>', 'square input side, 96..224', parseIntOption('--input-size'), 224)
-    .option('--resize <policy>', 'squash (as the paper) or center-crop', 'squash')
+    .option('--resize <policy>', 'center-crop (the central square; measured better on plastic6) or squash (stretch, as the paper)', 'center-crop')
     .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), b.batchSize)
     .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), b.epochs)
     .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), b.patience)
