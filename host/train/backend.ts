@@ -7,9 +7,9 @@
  * 3. the pure-JS cpu backend.
  *
  * Threads: tfjs-backend-wasm reports no multithreading under Node (upstream tfjs issue #3830) and
- * loads its single-threaded binary, so `threads` is 1 on wasm; the other core is used by running
- * feature extraction in worker threads (features.ts), each with its own wasm backend. See
- * docs/training.md for the measurements.
+ * loads its single-threaded binary, so `threads` is 1 on wasm; the other cores are used by running
+ * feature extraction (features.ts) and the shards of each fine-tuning step (parallel-fit.ts) in worker
+ * threads, each with its own wasm backend. See docs/training.md for the measurements.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';

@@ -52,8 +52,11 @@ export interface RunConfig {
   floatScaling: FloatScaling;
   hyper: HyperParameters;
   parent?: { path: string; runId: string };
-  /** Backend, its own threads, and the worker threads (one wasm backend each) used for feature extraction. */
-  backend: { name: string; threads: number; featureWorkers?: number };
+  /**
+   * Backend, its own threads, the worker threads (one wasm backend each) used for feature extraction,
+   * and the threads each training step was split over (data-parallel fine-tuning; 1 for the baseline head).
+   */
+  backend: { name: string; threads: number; featureWorkers?: number; trainThreads?: number };
   bestEpoch: number;
   /** Wall seconds per phase. */
   timings: Record<string, number>;

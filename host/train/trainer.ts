@@ -236,7 +236,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
     resize,
     floatScaling: backbone.floatScaling,
     hyper,
-    backend: backendInfo(backend, o.threads),
+    backend: backendInfo(backend, o.threads, 1),
     bestEpoch: history.bestEpoch,
     timings,
   };
@@ -314,8 +314,8 @@ function trainThreads(b: BackendInfo, threads?: number): number {
   return b.name === 'wasm' ? workerCount(threads) : 1;
 }
 
-function backendInfo(b: BackendInfo, threads?: number): RunConfig['backend'] {
-  return { name: b.name, threads: b.threads, featureWorkers: featureWorkers(b, threads) };
+function backendInfo(b: BackendInfo, threads: number | undefined, stepThreads: number): RunConfig['backend'] {
+  return { name: b.name, threads: b.threads, featureWorkers: featureWorkers(b, threads), trainThreads: stepThreads };
 }
 
 /** Fine-tunes a run's tail from `unfreezeFrom` on (BN is folded: frozen statistics, see mobilenetv2.ts). */
@@ -401,7 +401,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     manifest: { path: man.path, sha256: man.sha256 },
     hyper,
     parent: { path: resolve(o.from), runId: parent.runId },
-    backend: backendInfo(backend, o.threads),
+    backend: backendInfo(backend, o.threads, trainThreads(backend, o.threads)),
     bestEpoch: history.bestEpoch,
     timings,
   };

@@ -88,7 +88,7 @@ export function register(program: Command): void {
     .option('--views <k>', 'augmented views per training image in the activation cache', parseIntOption('--views'), f.views)
     .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), f.labelSmoothing)
     .option('--seed <n>', 'seed of augmentation and shuffling (default: the parent run\'s)', parseIntOption('--seed'))
-    .option('--threads <n>', 'threads: worker threads for feature extraction on wasm (default: one per CPU), or tfjs-node\'s pool', parseIntOption('--threads'))
+    .option('--threads <n>', 'threads on wasm: worker threads for feature extraction and for data-parallel fine-tuning steps (default: one per CPU; 1 = this thread only), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
     .addHelpText('after', '\nExample:\n  plastisort finetune --from runs/baseline --out runs/finetuned')
     .action(
