@@ -91,14 +91,16 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
     return dW;
   }
 
-  /** dW[kh,kw,c,m] = Σ_{b,oh,ow} x[b, ih, iw, c] · dy[b,oh,ow,c·M+m] */
-  function depthwiseBackpropFilterLoops(x: Float32Array, dy: Float32Array, c: Conv2DInfo): Float32Array {
+  /**
+   * Calls `tap(xBase, dyBase, wBase)` for every (batch, output pixel, filter tap) whose input pixel lies
+   * inside the image: the element offsets of that input pixel, output pixel and filter tap (NHWC, HWCM).
+   * Both depthwise gradients walk these taps; only what they accumulate per channel differs.
+   */
+  function forEachDepthwiseTap(c: Conv2DInfo, tap: (xBase: number, dyBase: number, wBase: number) => void): void {
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = c;
     const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = c;
-    const mult = outChannels / inChannels;
     const top = c.padInfo.top;
     const left = c.padInfo.left;
-    const dW = new Float32Array(filterHeight * filterWidth * outChannels);
     for (let b = 0; b < batchSize; b++) {
       for (let oh = 0; oh < outHeight; oh++) {
         for (let ow = 0; ow < outWidth; ow++) {
@@ -109,64 +111,53 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
             for (let kw = 0; kw < filterWidth; kw++) {
               const iw = ow * strideWidth + kw * dilationWidth - left;
               if (iw < 0 || iw >= inWidth) continue;
-              const xBase = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-              const wBase = (kh * filterWidth + kw) * outChannels;
-              if (mult === 1) {
-                for (let ch = 0; ch < inChannels; ch++) dW[wBase + ch] += x[xBase + ch] * dy[dyBase + ch];
-              } else {
-                for (let ch = 0; ch < inChannels; ch++) {
-                  const xv = x[xBase + ch];
-                  for (let m = 0; m < mult; m++) {
-                    const o = ch * mult + m;
-                    dW[wBase + o] += xv * dy[dyBase + o];
-                  }
-                }
-              }
+              tap(((b * inHeight + ih) * inWidth + iw) * inChannels, dyBase, (kh * filterWidth + kw) * outChannels);
             }
           }
         }
       }
     }
+  }
+
+  /** dW[kh,kw,c,m] = Σ_{b,oh,ow} x[b, ih, iw, c] · dy[b,oh,ow,c·M+m] */
+  function depthwiseBackpropFilterLoops(x: Float32Array, dy: Float32Array, c: Conv2DInfo): Float32Array {
+    const channels = c.inChannels;
+    const mult = c.outChannels / channels;
+    const dW = new Float32Array(c.filterHeight * c.filterWidth * c.outChannels);
+    forEachDepthwiseTap(c, (xBase, dyBase, wBase) => {
+      if (mult === 1) {
+        for (let ch = 0; ch < channels; ch++) dW[wBase + ch] += x[xBase + ch] * dy[dyBase + ch];
+        return;
+      }
+      for (let ch = 0; ch < channels; ch++) {
+        const xv = x[xBase + ch];
+        for (let m = 0; m < mult; m++) {
+          const o = ch * mult + m;
+          dW[wBase + o] += xv * dy[dyBase + o];
+        }
+      }
+    });
     return dW;
   }
 
   /** dx[b,ih,iw,c] = Σ_{kh,kw,m} dy[b,oh,ow,c·M+m] · W[kh,kw,c,m] over the (oh,ow) that read (ih,iw). */
   function depthwiseBackpropInputLoops(dy: Float32Array, w: Float32Array, c: Conv2DInfo): Float32Array {
-    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = c;
-    const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = c;
-    const mult = outChannels / inChannels;
-    const top = c.padInfo.top;
-    const left = c.padInfo.left;
-    const dx = new Float32Array(batchSize * inHeight * inWidth * inChannels);
-    for (let b = 0; b < batchSize; b++) {
-      for (let oh = 0; oh < outHeight; oh++) {
-        for (let ow = 0; ow < outWidth; ow++) {
-          const dyBase = ((b * outHeight + oh) * outWidth + ow) * outChannels;
-          for (let kh = 0; kh < filterHeight; kh++) {
-            const ih = oh * strideHeight + kh * dilationHeight - top;
-            if (ih < 0 || ih >= inHeight) continue;
-            for (let kw = 0; kw < filterWidth; kw++) {
-              const iw = ow * strideWidth + kw * dilationWidth - left;
-              if (iw < 0 || iw >= inWidth) continue;
-              const xBase = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-              const wBase = (kh * filterWidth + kw) * outChannels;
-              if (mult === 1) {
-                for (let ch = 0; ch < inChannels; ch++) dx[xBase + ch] += dy[dyBase + ch] * w[wBase + ch];
-              } else {
-                for (let ch = 0; ch < inChannels; ch++) {
-                  let s = 0;
-                  for (let m = 0; m < mult; m++) s += dy[dyBase + ch * mult + m] * w[wBase + ch * mult + m];
-                  dx[xBase + ch] += s;
-                }
-              }
-            }
-          }
-        }
+    const channels = c.inChannels;
+    const mult = c.outChannels / channels;
+    const dx = new Float32Array(c.batchSize * c.inHeight * c.inWidth * channels);
+    forEachDepthwiseTap(c, (xBase, dyBase, wBase) => {
+      if (mult === 1) {
+        for (let ch = 0; ch < channels; ch++) dx[xBase + ch] += dy[dyBase + ch] * w[wBase + ch];
+        return;
       }
-    }
+      for (let ch = 0; ch < channels; ch++) {
+        let sum = 0;
+        for (let m = 0; m < mult; m++) sum += dy[dyBase + ch * mult + m] * w[wBase + ch * mult + m];
+        dx[xBase + ch] += sum;
+      }
+    });
     return dx;
   }
-
 
   /**
    * The wasm backend's BatchMatMul is about ten times slower with a transposed operand than without
