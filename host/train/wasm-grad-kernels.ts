@@ -60,43 +60,27 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
 
   /** dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·sh + kh·dh − top, ow·sw + kw·dw − left, ci] · dy[b,oh,ow,co] */
   function conv2dBackpropFilterLoops(x: Float32Array, dy: Float32Array, c: Conv2DInfo): Float32Array {
-    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = c;
-    const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = c;
-    const top = c.padInfo.top;
-    const left = c.padInfo.left;
-    const dW = new Float32Array(filterHeight * filterWidth * inChannels * outChannels);
-    for (let b = 0; b < batchSize; b++) {
-      for (let oh = 0; oh < outHeight; oh++) {
-        for (let ow = 0; ow < outWidth; ow++) {
-          const dyBase = ((b * outHeight + oh) * outWidth + ow) * outChannels;
-          for (let kh = 0; kh < filterHeight; kh++) {
-            const ih = oh * strideHeight + kh * dilationHeight - top;
-            if (ih < 0 || ih >= inHeight) continue;
-            for (let kw = 0; kw < filterWidth; kw++) {
-              const iw = ow * strideWidth + kw * dilationWidth - left;
-              if (iw < 0 || iw >= inWidth) continue;
-              const xBase = ((b * inHeight + ih) * inWidth + iw) * inChannels;
-              const wBase = (kh * filterWidth + kw) * inChannels * outChannels;
-              for (let ci = 0; ci < inChannels; ci++) {
-                const xv = x[xBase + ci];
-                if (xv === 0) continue;
-                const wRow = wBase + ci * outChannels;
-                for (let co = 0; co < outChannels; co++) dW[wRow + co] += xv * dy[dyBase + co];
-              }
-            }
-          }
-        }
+    const { inChannels, outChannels } = c;
+    const dW = new Float32Array(c.filterHeight * c.filterWidth * inChannels * outChannels);
+    forEachFilterTap(c, (xBase, dyBase, tap) => {
+      const wBase = tap * inChannels * outChannels;
+      for (let ci = 0; ci < inChannels; ci++) {
+        const xv = x[xBase + ci];
+        if (xv === 0) continue;
+        const wRow = wBase + ci * outChannels;
+        for (let co = 0; co < outChannels; co++) dW[wRow + co] += xv * dy[dyBase + co];
       }
-    }
+    });
     return dW;
   }
 
   /**
-   * Calls `tap(xBase, dyBase, wBase)` for every (batch, output pixel, filter tap) whose input pixel lies
-   * inside the image: the element offsets of that input pixel, output pixel and filter tap (NHWC, HWCM).
-   * Both depthwise gradients walk these taps; only what they accumulate per channel differs.
+   * Calls `visit(xBase, dyBase, tap)` for every (batch, output pixel, filter tap) whose input pixel lies
+   * inside the image: the element offsets of that input pixel and output pixel (NHWC) and the tap's
+   * index kh·filterWidth + kw. The filter and input gradients all walk these taps; only what they
+   * accumulate per channel differs.
    */
-  function forEachDepthwiseTap(c: Conv2DInfo, tap: (xBase: number, dyBase: number, wBase: number) => void): void {
+  function forEachFilterTap(c: Conv2DInfo, visit: (xBase: number, dyBase: number, tap: number) => void): void {
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = c;
     const { filterHeight, filterWidth, strideHeight, strideWidth, dilationHeight, dilationWidth } = c;
     const top = c.padInfo.top;
@@ -111,7 +95,7 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
             for (let kw = 0; kw < filterWidth; kw++) {
               const iw = ow * strideWidth + kw * dilationWidth - left;
               if (iw < 0 || iw >= inWidth) continue;
-              tap(((b * inHeight + ih) * inWidth + iw) * inChannels, dyBase, (kh * filterWidth + kw) * outChannels);
+              visit(((b * inHeight + ih) * inWidth + iw) * inChannels, dyBase, kh * filterWidth + kw);
             }
           }
         }
@@ -124,7 +108,8 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
     const channels = c.inChannels;
     const mult = c.outChannels / channels;
     const dW = new Float32Array(c.filterHeight * c.filterWidth * c.outChannels);
-    forEachDepthwiseTap(c, (xBase, dyBase, wBase) => {
+    forEachFilterTap(c, (xBase, dyBase, tap) => {
+      const wBase = tap * c.outChannels;
       if (mult === 1) {
         for (let ch = 0; ch < channels; ch++) dW[wBase + ch] += x[xBase + ch] * dy[dyBase + ch];
         return;
@@ -145,7 +130,8 @@ export function defineWasmGradientKernels(tfjs: typeof tf) {
     const channels = c.inChannels;
     const mult = c.outChannels / channels;
     const dx = new Float32Array(c.batchSize * c.inHeight * c.inWidth * channels);
-    forEachDepthwiseTap(c, (xBase, dyBase, wBase) => {
+    forEachFilterTap(c, (xBase, dyBase, tap) => {
+      const wBase = tap * c.outChannels;
       if (mult === 1) {
         for (let ch = 0; ch < channels; ch++) dx[xBase + ch] += dy[dyBase + ch] * w[wBase + ch];
         return;
