@@ -1,14 +1,16 @@
 # Int8 reference engine (host build). Included by firmware/host/CMakeLists.txt, which defines
 # PLASTISORT_WARNINGS and FW_COMPONENTS and enables ctest.
 set(INT8_ENGINE_DIR ${FW_COMPONENTS}/int8_engine)
-
-add_library(int8_engine STATIC
+# The instrumented builds below (fuzzer, sanitizers) compile these again rather than link the library.
+set(INT8_ENGINE_SOURCES
   ${INT8_ENGINE_DIR}/src/engine.cc
   ${INT8_ENGINE_DIR}/src/fixed_point.cc
   ${INT8_ENGINE_DIR}/src/flatbuffer.cc
   ${INT8_ENGINE_DIR}/src/kernels.cc
   ${INT8_ENGINE_DIR}/src/model.cc
   ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
+
+add_library(int8_engine STATIC ${INT8_ENGINE_SOURCES})
 target_include_directories(int8_engine PUBLIC
   ${INT8_ENGINE_DIR}/include
   ${FW_COMPONENTS}/sorter_core/include)
@@ -24,12 +26,7 @@ if(PLASTISORT_FUZZ)
   # instrumentation; the work cap keeps each input fast.
   add_executable(fuzz_int8_model
     ${INT8_ENGINE_DIR}/fuzz/fuzz_int8_model.cc
-    ${INT8_ENGINE_DIR}/src/engine.cc
-    ${INT8_ENGINE_DIR}/src/fixed_point.cc
-    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
-    ${INT8_ENGINE_DIR}/src/kernels.cc
-    ${INT8_ENGINE_DIR}/src/model.cc
-    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
+    ${INT8_ENGINE_SOURCES})
   target_include_directories(fuzz_int8_model PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
   target_compile_definitions(fuzz_int8_model PRIVATE INT8_ENGINE_MAX_MACS=2e7)
   target_compile_options(fuzz_int8_model PRIVATE -g -ffp-contract=off -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
@@ -62,39 +59,28 @@ check_cxx_source_compiles("int main() { return 0; }" INT8_ENGINE_HAVE_ASAN)
 unset(CMAKE_REQUIRED_FLAGS)
 unset(CMAKE_REQUIRED_LINK_OPTIONS)
 if(INT8_ENGINE_HAVE_ASAN)
-  add_executable(int8_engine_tests_asan
+  # An executable of the engine sources plus `extra` sources, built with the sanitizers (and without FMA
+  # contraction, as the library: Rounding::kXnnpack depends on it).
+  function(int8_engine_sanitized target)
+    add_executable(${target} ${ARGN} ${INT8_ENGINE_SOURCES})
+    target_include_directories(${target} PRIVATE
+      ${INT8_ENGINE_DIR}/include ${INT8_ENGINE_DIR}/tests ${FW_COMPONENTS}/sorter_core/include)
+    target_compile_options(${target} PRIVATE ${PLASTISORT_WARNINGS} -O1 -g -ffp-contract=off
+      -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+    set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+  endfunction()
+
+  int8_engine_sanitized(int8_engine_tests_asan
     ${INT8_ENGINE_DIR}/tests/engine_tests.cc
-    ${INT8_ENGINE_DIR}/tests/model_builder.cc
-    ${INT8_ENGINE_DIR}/src/engine.cc
-    ${INT8_ENGINE_DIR}/src/fixed_point.cc
-    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
-    ${INT8_ENGINE_DIR}/src/kernels.cc
-    ${INT8_ENGINE_DIR}/src/model.cc
-    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
-  target_include_directories(int8_engine_tests_asan PRIVATE
-    ${INT8_ENGINE_DIR}/include ${INT8_ENGINE_DIR}/tests ${FW_COMPONENTS}/sorter_core/include)
-  target_compile_options(int8_engine_tests_asan PRIVATE ${PLASTISORT_WARNINGS} -O1 -g
-    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-  target_link_options(int8_engine_tests_asan PRIVATE -fsanitize=address,undefined)
-  set_target_properties(int8_engine_tests_asan PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
+    ${INT8_ENGINE_DIR}/tests/model_builder.cc)
   add_test(NAME int8_engine.parser_asan COMMAND int8_engine_tests_asan parser)
   add_test(NAME int8_engine.kernels_asan COMMAND int8_engine_tests_asan kernels)
   add_test(NAME int8_engine.xnnpack_asan COMMAND int8_engine_tests_asan xnnpack)
   # The fuzz entry point replayed over its seed corpus (and every 7th prefix) under the sanitizers.
-  add_executable(int8_engine_fuzz_replay
+  int8_engine_sanitized(int8_engine_fuzz_replay
     ${INT8_ENGINE_DIR}/fuzz/fuzz_int8_model.cc
-    ${INT8_ENGINE_DIR}/fuzz/replay_main.cc
-    ${INT8_ENGINE_DIR}/src/engine.cc
-    ${INT8_ENGINE_DIR}/src/fixed_point.cc
-    ${INT8_ENGINE_DIR}/src/flatbuffer.cc
-    ${INT8_ENGINE_DIR}/src/kernels.cc
-    ${INT8_ENGINE_DIR}/src/model.cc
-    ${FW_COMPONENTS}/sorter_core/src/checksum.cc)
-  target_include_directories(int8_engine_fuzz_replay PRIVATE ${INT8_ENGINE_DIR}/include ${FW_COMPONENTS}/sorter_core/include)
+    ${INT8_ENGINE_DIR}/fuzz/replay_main.cc)
   target_compile_definitions(int8_engine_fuzz_replay PRIVATE INT8_ENGINE_MAX_MACS=2e7)
-  target_compile_options(int8_engine_fuzz_replay PRIVATE ${PLASTISORT_WARNINGS} -O1 -g
-    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-  target_link_options(int8_engine_fuzz_replay PRIVATE -fsanitize=address,undefined)
-  set_target_properties(int8_engine_fuzz_replay PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/int8_engine)
   add_test(NAME int8_engine.fuzz_replay COMMAND int8_engine_fuzz_replay ${INT8_ENGINE_DIR}/fuzz/corpus_fuzz_int8_model)
 endif()
