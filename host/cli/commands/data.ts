@@ -1,19 +1,10 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { action } from '../run.ts';
+import { Command, Option } from 'commander';
+import { action, parseIntOption } from '../run.ts';
 import { generateSynthDataset, SYNTH_CLASSES } from '../../data/synth.ts';
 import { log } from '../../util/log.ts';
 import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
 import { readManifest, writeManifest } from '../../data/manifest-io.ts';
-
-/** Like run.ts parseIntOption, but reports through commander (one line, no stack trace). */
-function intOption(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}".`);
-    return n;
-  };
-}
 
 function parseList(value: string): string[] {
   return value
@@ -38,9 +29,9 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'manifest to write (JSON, written atomically)')
     .addOption(new Option('--classes <list>', 'comma-separated class folders to use, in label order').argParser(parseList))
     .option('--ratios <t,v,t>', 'train,val,test percentages summing to 100', '70,15,15')
-    .option('--seed <n>', 'random seed of the split', intOption('--seed'), 1)
+    .option('--seed <n>', 'random seed of the split', parseIntOption('--seed'), 1)
     .addOption(new Option('--phash-bits <n>', 'difference-hash size').choices(['64', '256']).default('256'))
-    .option('--max-hamming <n>', 'near-duplicate threshold: differing hash bits', intOption('--max-hamming'), 10)
+    .option('--max-hamming <n>', 'near-duplicate threshold: differing hash bits', parseIntOption('--max-hamming'), 10)
     .option('--keep-majority', 'keep the majority class of a duplicate group with conflicting labels (default: drop the group)', false)
     .addHelpText(
       'after',
@@ -90,7 +81,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--manifest <file>', 'split manifest written by plastisort data split')
     .requiredOption('--out <dir>', 'folder for report.md, contact-sheet.png, image-sizes.svg/.png')
-    .option('--samples <n>', 'samples per class on the contact sheet', intOption('--samples'), 8)
+    .option('--samples <n>', 'samples per class on the contact sheet', parseIntOption('--samples'), 8)
     .action(
       action(async (opts: { manifest: string; out: string; samples: number }) => {
         if (opts.samples < 1 || opts.samples > 64) {
@@ -111,9 +102,9 @@ export function register(program: Command): void {
         'usable wherever a photo folder is expected.',
     )
     .requiredOption('--out <dir>', 'output folder (replaced atomically)')
-    .option('--per-class <n>', 'images per class', intOption('--per-class'), 120)
-    .option('--size <px>', 'image width and height in pixels', intOption('--size'), 160)
-    .option('--seed <n>', 'random seed; the same seed gives byte-identical files', intOption('--seed'), 1)
+    .option('--per-class <n>', 'images per class', parseIntOption('--per-class'), 120)
+    .option('--size <px>', 'image width and height in pixels', parseIntOption('--size'), 160)
+    .option('--seed <n>', 'random seed; the same seed gives byte-identical files', parseIntOption('--seed'), 1)
     .addOption(
       new Option('--classes <list>', `comma-separated subset of: ${SYNTH_CLASSES.join(',')}`)
         .argParser(parseList)

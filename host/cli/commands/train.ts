@@ -1,15 +1,7 @@
 import type { Command } from 'commander';
-import { action, parseIntOption } from '../run.ts';
+import { action, parseIntOption, parseNumberOption } from '../run.ts';
 import { trainBaseline, finetuneRun, DEFAULTS, type CommonTrainOptions } from '../../train/trainer.ts';
 import type { ResizePolicy } from '../../data/images.ts';
-
-function floatOption(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got "${value}"`);
-    return n;
-  };
-}
 
 /** The trainer's shared options as flags; commander names the cache folder `--cache-dir`. */
 type CommonFlags = Omit<CommonTrainOptions, 'cacheRoot' | 'skipVerify' | 'loadedBackbone' | 'memoryLimitBytes'> & { cacheDir?: string };
@@ -37,10 +29,10 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), b.batchSize)
     .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), b.epochs)
     .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), b.patience)
-    .option('--lr <x>', 'Adam learning rate', floatOption('--lr'), b.lr)
-    .option('--dropout <x>', 'dropout rate before the dense layer', floatOption('--dropout'), b.dropout)
+    .option('--lr <x>', 'Adam learning rate', parseNumberOption('--lr'), b.lr)
+    .option('--dropout <x>', 'dropout rate before the dense layer', parseNumberOption('--dropout'), b.dropout)
     .option('--views <k>', 'augmented views per training image in the feature cache', parseIntOption('--views'), b.views)
-    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), b.labelSmoothing)
+    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', parseNumberOption('--label-smoothing'), b.labelSmoothing)
     .option('--seed <n>', 'seed of augmentation, shuffling and head initialisation', parseIntOption('--seed'), 1)
     .option('--threads <n>', 'threads: worker threads for feature extraction on wasm (default: one per CPU), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
@@ -84,9 +76,9 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), f.batchSize)
     .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), f.epochs)
     .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), f.patience)
-    .option('--lr <x>', 'Adam learning rate', floatOption('--lr'), f.lr)
+    .option('--lr <x>', 'Adam learning rate', parseNumberOption('--lr'), f.lr)
     .option('--views <k>', 'augmented views per training image in the activation cache', parseIntOption('--views'), f.views)
-    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', floatOption('--label-smoothing'), f.labelSmoothing)
+    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', parseNumberOption('--label-smoothing'), f.labelSmoothing)
     .option('--seed <n>', 'seed of augmentation and shuffling (default: the parent run\'s)', parseIntOption('--seed'))
     .option('--threads <n>', 'threads on wasm: worker threads for feature extraction and for data-parallel fine-tuning steps (default: one per CPU; 1 = this thread only), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from 'commander';
+import { parseIntOption, parseNumberOption } from '../../host/cli/run.ts';
+
+// Option parsers must throw commander's InvalidArgumentError: commander turns that into a one-line
+// "error: option ... is invalid" and exit 1; any other error escapes as a stack trace.
+describe('CLI option parsers', () => {
+  it('parseNumberOption accepts finite numbers and names the option in its error', () => {
+    const lr = parseNumberOption('--lr');
+    expect(lr('1e-4')).toBe(1e-4);
+    expect(lr('-0.5')).toBe(-0.5);
+    for (const bad of ['abc', '', ' ', 'NaN', 'Infinity', '1e400']) {
+      expect(() => lr(bad)).toThrow(InvalidArgumentError);
+      expect(() => lr(bad)).toThrow(`--lr must be a number, got "${bad}"`);
+    }
+  });
+
+  it('parseIntOption accepts whole numbers only', () => {
+    const n = parseIntOption('--per-class');
+    expect(n('12')).toBe(12);
+    for (const bad of ['x', '1.5']) expect(() => n(bad)).toThrow(InvalidArgumentError);
+    expect(() => n('1.5')).toThrow('--per-class must be a whole number, got "1.5"');
+  });
+});
