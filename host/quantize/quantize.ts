@@ -11,10 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Operator, Quantization, Tensor, TfliteModel, PlastisortMetadata } from '../tflite/model.ts';
-import { readFile } from 'node:fs/promises';
 import { writeTflite } from '../tflite/writer.ts';
-import { readTfliteFile } from '../tflite/reader.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { log } from '../util/log.ts';
 import { UserError } from '../util/errors.ts';
@@ -404,29 +401,6 @@ export function buildTfliteModel(graph: IrGraph, params: QuantParams, meta: Plas
   };
 }
 
-/**
- * The same model with quantization parameters on every CONV_2D / DEPTHWISE_CONV_2D int32 bias that
- * lacks them: scale = input scale × filter scale per output channel, zero point 0, as the int8 spec
- * defines them. Only metadata changes; every constant and every computed integer stays the same.
- * For runtimes that insist on the parameters (LiteRT's XNNPACK delegate).
- */
-export function withBiasQuantParams(model: TfliteModel): TfliteModel {
-  const tensors = model.tensors.map((t) => ({ ...t }));
-  for (const op of model.operators) {
-    if (op.op !== 'CONV_2D' && op.op !== 'DEPTHWISE_CONV_2D') continue;
-    const [input, filter, bias] = [op.inputs[0], op.inputs[1], op.inputs[2]].map((i) => (i === undefined || i < 0 ? undefined : tensors[i]));
-    if (!input || !filter || !bias || bias.type !== 'int32' || bias.quantization) continue;
-    const inScale = input.quantization?.scale[0];
-    const filterScales = filter.quantization?.scale;
-    if (inScale === undefined || !filterScales?.length) continue;
-    const channels = bias.shape[0] ?? 0;
-    const scale = filterScales.length === 1 ? [inScale * filterScales[0]!] : filterScales.map((s) => inScale * s);
-    if (scale.length !== 1 && scale.length !== channels) continue;
-    bias.quantization = { scale, zeroPoint: scale.map(() => 0), ...(scale.length > 1 ? { quantizedDimension: 0 } : {}) };
-  }
-  return { ...model, tensors };
-}
-
 /** The same model without quantization parameters on CONV_2D / DEPTHWISE_CONV_2D biases (see BuildOptions). */
 export function withoutConvBiasQuantParams(model: TfliteModel): TfliteModel {
   const biases = new Set<number>();
@@ -439,31 +413,6 @@ export function withoutConvBiasQuantParams(model: TfliteModel): TfliteModel {
     return rest;
   });
   return { ...model, tensors };
-}
-
-/**
- * Rewrites a quantized `.tflite` with or without quantization parameters on its convolution biases,
- * and patches the quantize report's `sizes` when given: `plastisort quantize --no-bias-quant-params`.
- */
-export async function setConvBiasQuantParamsInFile(tflitePath: string, keep: boolean, reportPath?: string): Promise<{ tfliteBytes: number; overheadPercent?: number }> {
-  const model = await readTfliteFile(tflitePath);
-  const bytes = writeTflite(keep ? withBiasQuantParams(model) : withoutConvBiasQuantParams(model));
-  await writeFileAtomic(tflitePath, bytes);
-  if (!reportPath) return { tfliteBytes: bytes.byteLength };
-  let report: { sizes?: QuantizeReport['sizes'] };
-  try {
-    report = JSON.parse(await readFile(reportPath, 'utf8')) as { sizes?: QuantizeReport['sizes'] };
-  } catch (e) {
-    throw new UserError(`${reportPath}: cannot read the quantize report (${(e as Error).message}); re-run plastisort quantize`);
-  }
-  const sizes = report.sizes;
-  if (!sizes) return { tfliteBytes: bytes.byteLength };
-  const payload = sizes.int8WeightBytes + sizes.int32BiasBytes;
-  sizes.tfliteBytes = bytes.byteLength;
-  sizes.overheadPercent = (100 * (bytes.byteLength - payload)) / Math.max(1, payload);
-  sizes.biasQuantParams = keep;
-  await writeJsonAtomic(reportPath, report);
-  return { tfliteBytes: bytes.byteLength, overheadPercent: sizes.overheadPercent };
 }
 
 function argmaxRows(t: tf.Tensor): number[] {
