@@ -25,6 +25,7 @@ import { loadBackbone } from '../host/train/backbones.ts';
 import { frozenWeightsHash, getFeatures, type FeatureSet } from '../host/train/features.ts';
 import { applyWeights, buildMobileNetV2, truncateAt } from '../host/train/mobilenetv2.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
+import { meanStd } from './stats.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const data = resolve(root, '../shared/datasets/plastic6/images');
@@ -105,12 +106,6 @@ function accuracy(rows: Row[], logits: (x: Float32Array) => Float64Array): numbe
     if (z.indexOf(Math.max(...z)) === y) ok++;
   }
   return ok / rows.length;
-}
-
-function meanStd(xs: number[]): { mean: number; std: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, std };
 }
 
 const backend = await initBackend();

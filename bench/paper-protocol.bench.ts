@@ -19,6 +19,7 @@ import { writeManifest } from '../host/data/manifest-io.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { initBackend } from '../host/train/backend.ts';
 import { finetuneRun, trainBaseline, type TrainResult } from '../host/train/trainer.ts';
+import { meanStd } from './stats.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const data = resolve(root, '../shared/datasets/plastic6/images');
@@ -85,12 +86,6 @@ function phase(r: TrainResult): PhaseResult {
     featureImagesPerCpuSecond: r.features.fromCache ? 0 : featureImages / Math.max(1e-9, cpu.features),
     trainAccuracyLastEpoch: eps[eps.length - 1]?.accuracy ?? 0,
   };
-}
-
-function meanStd(xs: number[]): { mean: number; std: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const std = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, std };
 }
 
 const backend = await initBackend();
