@@ -112,6 +112,25 @@ export async function fitOnFeatures(
   let stale = 0;
   let stoppedEarly = false;
   const trainer = await startTrainer(model, shape, o);
+  const stepOnThisThread = (rowsData: Float32Array, labels: number[]): { loss: number; probs: Float32Array } => {
+    const x = tf.tensor(rowsData, [labels.length, ...shape]);
+    const y = tf.tensor1d(labels, 'int32');
+    let probs: Float32Array | undefined;
+    const cost = optimizer.minimize(
+      () => {
+        const p = model.apply(x, { training: true }) as tf.Tensor;
+        probs = p.dataSync() as Float32Array;
+        return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
+      },
+      true,
+      vars,
+    );
+    const loss = cost!.dataSync()[0]!;
+    cost!.dispose();
+    x.dispose();
+    y.dispose();
+    return { loss, probs: probs! };
+  };
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {
       const t0 = Date.now();
@@ -127,30 +146,11 @@ export async function fitOnFeatures(
         const idx = order.slice(s, s + o.batchSize);
         const rows = idx.map((i) => i * train.views + Math.floor(rng() * train.views));
         const labels = idx.map((i) => train.labels[i]);
-        if (trainer) {
-          const step = await trainer.step(gather(train, rows, per), labels, optimizer);
-          lossSum += step.loss * rows.length;
-          correct += countCorrect(step.probs, labels, o.numClasses);
-          bar.tick(rows.length);
-          continue;
-        }
-        const x = tf.tensor(gather(train, rows, per), [rows.length, ...shape]);
-        const y = tf.tensor1d(labels, 'int32');
-        let probsData: Float32Array | undefined;
-        const cost = optimizer.minimize(
-          () => {
-            const p = model.apply(x, { training: true }) as tf.Tensor;
-            probsData = p.dataSync() as Float32Array;
-            return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
-          },
-          true,
-          vars,
-        );
-        lossSum += cost!.dataSync()[0] * rows.length;
-        correct += countCorrect(probsData!, labels, o.numClasses);
-        cost!.dispose();
-        x.dispose();
-        y.dispose();
+        const step = trainer
+          ? await trainer.step(gather(train, rows, per), labels, optimizer)
+          : stepOnThisThread(gather(train, rows, per), labels);
+        lossSum += step.loss * rows.length;
+        correct += countCorrect(step.probs, labels, o.numClasses);
         bar.tick(rows.length);
         // Let the event loop breathe (progress output, signals) between batches.
         await new Promise((r) => setImmediate(r));
