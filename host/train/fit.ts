@@ -1,7 +1,8 @@
 /**
  * Training loop over cached activations: each epoch visits every training image once, through one of
  * its K cached augmented views drawn at random; Adam, sparse categorical cross-entropy (with optional
- * label smoothing), early stopping on validation loss with the best weights restored.
+ * label smoothing), early stopping on validation loss with the best weights restored. Shuffling, view
+ * choice and dropout masks all come from `seed`, so equal settings and thread count give equal runs.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../util/rng.ts';
@@ -9,7 +10,7 @@ import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { SplitFeatures } from './features.ts';
 import { startParallelTrainer, type ParallelTrainer } from './parallel-fit.ts';
-import { crossEntropy } from './train-step.ts';
+import { crossEntropy, withDropoutSeed } from './train-step.ts';
 import type { EpochRecord, RunHistory } from './run.ts';
 
 export interface FitOptions {
@@ -112,18 +113,20 @@ export async function fitOnFeatures(
   let stale = 0;
   let stoppedEarly = false;
   const trainer = await startTrainer(model, shape, o);
-  const stepOnThisThread = (rowsData: Float32Array, labels: number[]): { loss: number; probs: Float32Array } => {
+  const stepOnThisThread = (rowsData: Float32Array, labels: number[], dropoutSeed: number): { loss: number; probs: Float32Array } => {
     const x = tf.tensor(rowsData, [labels.length, ...shape]);
     const y = tf.tensor1d(labels, 'int32');
     let probs: Float32Array | undefined;
-    const cost = optimizer.minimize(
-      () => {
-        const p = model.apply(x, { training: true }) as tf.Tensor;
-        probs = p.dataSync() as Float32Array;
-        return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
-      },
-      true,
-      vars,
+    const cost = withDropoutSeed(model, dropoutSeed, () =>
+      optimizer.minimize(
+        () => {
+          const p = model.apply(x, { training: true }) as tf.Tensor;
+          probs = p.dataSync() as Float32Array;
+          return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
+        },
+        true,
+        vars,
+      ),
     );
     const loss = cost!.dataSync()[0]!;
     cost!.dispose();
@@ -146,9 +149,10 @@ export async function fitOnFeatures(
         const idx = order.slice(s, s + o.batchSize);
         const rows = idx.map((i) => i * train.views + Math.floor(rng() * train.views));
         const labels = idx.map((i) => train.labels[i]);
+        const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const step = trainer
-          ? await trainer.step(gather(train, rows, per), labels, optimizer)
-          : stepOnThisThread(gather(train, rows, per), labels);
+          ? await trainer.step(gather(train, rows, per), labels, optimizer, dropoutSeed)
+          : stepOnThisThread(gather(train, rows, per), labels, dropoutSeed);
         lossSum += step.loss * rows.length;
         correct += countCorrect(step.probs, labels, o.numClasses);
         bar.tick(rows.length);

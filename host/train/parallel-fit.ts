@@ -10,7 +10,8 @@
  * gradients weighted by shard size, which is the gradient of the whole batch's mean loss, and applies
  * one optimizer update to its own model. The optimizer state lives only on the main thread.
  *
- * Dropout draws its masks independently on each thread. Batch normalization is folded into the
+ * Dropout masks come from the step's seed plus the shard's index, so a run is reproducible for a given
+ * thread count (a different count cuts the batch differently and so draws other masks). Batch normalization is folded into the
  * convolutions (mobilenetv2.ts), so there are no batch statistics to synchronise.
  *
  * The worker is plain JavaScript (see inference-pool.ts); it rebuilds the wasm gradient kernels and the
@@ -49,7 +50,7 @@ const rebuild = (source) => new Function('__name', 'return (' + source + ')')((f
       });
       const x = tf.tensor(new Float32Array(m.input), m.shape);
       let r;
-      try { r = step.shardGradients(model, vars, x, new Int32Array(m.labels), m.numClasses, m.labelSmoothing); }
+      try { r = step.shardGradients(model, vars, x, new Int32Array(m.labels), m.numClasses, m.labelSmoothing, m.dropoutSeed); }
       finally { x.dispose(); }
       const grads = new Float32Array(total);
       let at = 0;
@@ -95,9 +96,10 @@ export interface ParallelTrainer {
   readonly threads: number;
   /**
    * One optimizer step of `optimizer` on the batch `x` ([labels.length, ...shape], row-major): returns
-   * the batch's mean loss and its softmax outputs [rows, numClasses] in row order.
+   * the batch's mean loss and its softmax outputs [rows, numClasses] in row order. Shard k draws its
+   * dropout masks from `dropoutSeed + k` (unseeded when `dropoutSeed` is undefined).
    */
-  step(x: Float32Array, labels: ArrayLike<number>, optimizer: tf.Optimizer): Promise<{ loss: number; probs: Float32Array }>;
+  step(x: Float32Array, labels: ArrayLike<number>, optimizer: tf.Optimizer, dropoutSeed?: number): Promise<{ loss: number; probs: Float32Array }>;
   close(): Promise<void>;
 }
 
@@ -183,7 +185,8 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
     throw e;
   }
 
-  const send = (i: number, weights: Float32Array, input: Float32Array, labels: Int32Array, rows: number): Promise<ShardReply> => {
+  const shardSeed = (seed: number | undefined, shard: number) => (seed === undefined ? undefined : (seed + shard) % 2 ** 31);
+  const send = (i: number, weights: Float32Array, input: Float32Array, labels: Int32Array, rows: number, dropoutSeed: number | undefined): Promise<ShardReply> => {
     const id = nextId++;
     const w = weights.slice().buffer;
     const x = input.slice().buffer;
@@ -191,7 +194,7 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
     return new Promise<ShardReply>((resolve, reject) => {
       pending.set(id, { worker: i, resolve, reject });
       workers[i].postMessage(
-        { id, weights: w, input: x, shape: [rows, ...o.shape], labels: l, numClasses: o.numClasses, labelSmoothing: o.labelSmoothing },
+        { id, weights: w, input: x, shape: [rows, ...o.shape], labels: l, numClasses: o.numClasses, labelSmoothing: o.labelSmoothing, dropoutSeed },
         [w, x, l],
       );
     });
@@ -199,7 +202,7 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
 
   return {
     threads: o.threads,
-    async step(x, labelValues, optimizer) {
+    async step(x, labelValues, optimizer, dropoutSeed) {
       if (failure) throw failure;
       const rows = labelValues.length;
       if (x.length !== rows * per) throw new Error(`batch of ${rows} labels needs ${rows * per} input values, got ${x.length}`);
@@ -217,14 +220,14 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
       }
       // Workers first, so that they compute while the main thread does its own shard.
       const remote = sizes.slice(1).map((n, k) =>
-        send(k, weights!, x.subarray(starts[k + 1] * per, (starts[k + 1] + n) * per), labels.subarray(starts[k + 1], starts[k + 1] + n), n),
+        send(k, weights!, x.subarray(starts[k + 1] * per, (starts[k + 1] + n) * per), labels.subarray(starts[k + 1], starts[k + 1] + n), n, shardSeed(dropoutSeed, k + 1)),
       );
       let local: ReturnType<typeof shardGradients> | undefined;
       let localError: unknown;
       try {
         const x0 = tf.tensor(x.subarray(0, sizes[0] * per), [sizes[0], ...o.shape]);
         try {
-          local = shardGradients(model, vars, x0, labels.subarray(0, sizes[0]), o.numClasses, o.labelSmoothing);
+          local = shardGradients(model, vars, x0, labels.subarray(0, sizes[0]), o.numClasses, o.labelSmoothing, shardSeed(dropoutSeed, 0));
         } finally {
           x0.dispose();
         }

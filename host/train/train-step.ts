@@ -25,7 +25,25 @@ export function defineTrainStep(tfjs: typeof tf) {
     });
   }
 
-  /** Forward (training mode: dropout active) and backward pass of `model` on one shard. */
+  /**
+   * Runs `fn` with every Dropout layer of `model` drawing its mask from `seed`. tfjs-layers passes a
+   * Dropout layer's `seed` to tf.dropout on each call, but never changes it, so one fixed seed would give
+   * every step the same mask; a seed per step makes training reproducible and keeps the masks varied.
+   * The layer's own seed is put back afterwards so that saved models do not carry a step's seed.
+   */
+  function withDropoutSeed<T>(model: tf.LayersModel, seed: number | undefined, fn: () => T): T {
+    if (seed === undefined) return fn();
+    const layers = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as Array<{ seed?: number }>;
+    const saved = layers.map((l) => l.seed);
+    layers.forEach((l) => (l.seed = seed));
+    try {
+      return fn();
+    } finally {
+      layers.forEach((l, i) => (l.seed = saved[i]));
+    }
+  }
+
+  /** Forward (training mode: dropout active, masks from `dropoutSeed` when given) and backward pass of `model` on one shard. */
   function shardGradients(
     model: tf.LayersModel,
     vars: tf.Variable[],
@@ -33,6 +51,7 @@ export function defineTrainStep(tfjs: typeof tf) {
     labels: ArrayLike<number>,
     numClasses: number,
     smoothing: number,
+    dropoutSeed?: number,
   ): ShardResult {
     // One-hot encoding would silently turn a bad label into an all-zero target.
     for (let i = 0; i < labels.length; i++) {
@@ -45,11 +64,13 @@ export function defineTrainStep(tfjs: typeof tf) {
     let value: tf.Scalar;
     let grads: tf.NamedTensorMap;
     try {
-      ({ value, grads } = tfjs.variableGrads(() => {
-        const p = model.apply(x, { training: true }) as tf.Tensor;
-        probs = p.dataSync() as Float32Array;
-        return crossEntropy(p, y, numClasses, smoothing);
-      }, vars));
+      ({ value, grads } = withDropoutSeed(model, dropoutSeed, () =>
+        tfjs.variableGrads(() => {
+          const p = model.apply(x, { training: true }) as tf.Tensor;
+          probs = p.dataSync() as Float32Array;
+          return crossEntropy(p, y, numClasses, smoothing);
+        }, vars),
+      ));
     } finally {
       y.dispose();
     }
@@ -58,7 +79,7 @@ export function defineTrainStep(tfjs: typeof tf) {
     return { loss, probs: probs!, grads: vars.map((v) => grads[v.name]) };
   }
 
-  return { crossEntropy, shardGradients };
+  return { crossEntropy, shardGradients, withDropoutSeed };
 }
 
-export const { crossEntropy, shardGradients } = defineTrainStep(tf);
+export const { crossEntropy, shardGradients, withDropoutSeed } = defineTrainStep(tf);

@@ -10,7 +10,7 @@ import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
 import { fitOnFeatures } from '../../host/train/fit.ts';
 import { shardSizes, startParallelTrainer, type ParallelTrainer } from '../../host/train/parallel-fit.ts';
-import { crossEntropy } from '../../host/train/train-step.ts';
+import { crossEntropy, shardGradients } from '../../host/train/train-step.ts';
 
 const SHAPE = [6, 6, 8];
 const PER = SHAPE.reduce((a, b) => a * b, 1);
@@ -191,5 +191,50 @@ describe('fitOnFeatures with 2 threads', () => {
     errors.mockRestore();
     expect(said).toMatch(/warning: fallback-test: training worker threads unavailable \(training worker 1: .*\); training on one thread/);
     expect(history.epochs).toHaveLength(1);
+  });
+});
+
+describe('reproducible training (dropout 0.5)', () => {
+  const run = async (seed: number, threads: number): Promise<Float32Array[]> => {
+    const model = tinyTail(0.5, 4);
+    await fitOnFeatures(model, separable(40, 2, 21), separable(12, 1, 22), SHAPE, {
+      epochs: 2,
+      batchSize: 10,
+      learningRate: 2e-2,
+      patience: 2,
+      seed,
+      labelSmoothing: 0,
+      numClasses: CLASSES,
+      label: 'repro-test',
+      stage: 'finetune',
+      threads,
+    });
+    expect((model.getLayer('dropout').getConfig() as { seed?: number }).seed, 'a step seed left on the saved layer').toBeUndefined();
+    return weightsOf(model);
+  };
+
+  for (const threads of [1, 2]) {
+    it(`gives the same weights for the same seed, other weights for another seed (${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const a = await run(1, threads);
+      const b = await run(1, threads);
+      const c = await run(2, threads);
+      expect(b).toEqual(a);
+      expect(c).not.toEqual(a);
+    });
+  }
+
+  it('draws a new mask on each step: the same seed twice drops the same units, another seed others', () => {
+    const model = tinyTail(0.5, 5);
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.tensor(seeded(4 * PER, 9), [4, ...SHAPE]);
+    const probsWith = (seed: number) => {
+      const r = shardGradients(model, vars, x, [0, 1, 2, 0], CLASSES, 0, seed);
+      r.grads.forEach((g) => g.dispose());
+      return r.probs;
+    };
+    const first = probsWith(11);
+    expect(probsWith(11)).toEqual(first);
+    expect(probsWith(12)).not.toEqual(first);
+    x.dispose();
   });
 });
