@@ -109,7 +109,7 @@ async function write(done: boolean): Promise<void> {
   await writeJsonAtomic(outFile, {
     benchmark: 'paper-protocol-plastic6',
     complete: done,
-    command: `RESIZE=${resize} SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs} nice -n 10 npm run bench -- paper-protocol`,
+    command: `RESIZE=${resize} SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs}${process.env.OUT_FILE ? ` OUT_FILE=${process.env.OUT_FILE}` : ''} npm run bench -- paper-protocol`,
     started,
     finished: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', loadAverage1mAtEnd: loadavg()[0], shared: 'CPU shared with other jobs; wall figures are pessimistic, per-CPU-second figures less so' },
