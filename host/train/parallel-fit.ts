@@ -11,8 +11,9 @@
  * one optimizer update to its own model. The optimizer state lives only on the main thread.
  *
  * Dropout masks come from the step's seed plus the shard's index, so a run is reproducible for a given
- * thread count (a different count cuts the batch differently and so draws other masks). Batch normalization is folded into the
- * convolutions (mobilenetv2.ts), so there are no batch statistics to synchronise.
+ * thread count (a different count cuts the batch differently and so draws other masks). Batch
+ * normalization is folded into the convolutions (mobilenetv2.ts), so there are no batch statistics to
+ * synchronise.
  *
  * The worker is plain JavaScript (see inference-pool.ts); it rebuilds the wasm gradient kernels and the
  * loss from the source text of the self-contained functions `defineWasmGradientKernels` and
