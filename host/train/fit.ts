@@ -10,7 +10,7 @@ import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { SplitFeatures } from './features.ts';
 import { startParallelTrainer, type ParallelTrainer } from './parallel-fit.ts';
-import { crossEntropy, withDropoutSeed } from './train-step.ts';
+import { crossEntropy, shardGradients } from './train-step.ts';
 import type { EpochRecord, RunHistory } from './run.ts';
 
 export interface FitOptions {
@@ -113,26 +113,17 @@ export async function fitOnFeatures(
   let stale = 0;
   let stoppedEarly = false;
   const trainer = await startTrainer(model, shape, o);
+  // The same shard function the parallel trainer's threads run, here over the whole batch.
   const stepOnThisThread = (rowsData: Float32Array, labels: number[], dropoutSeed: number): { loss: number; probs: Float32Array } => {
     const x = tf.tensor(rowsData, [labels.length, ...shape]);
-    const y = tf.tensor1d(labels, 'int32');
-    let probs: Float32Array | undefined;
-    const cost = withDropoutSeed(model, dropoutSeed, () =>
-      optimizer.minimize(
-        () => {
-          const p = model.apply(x, { training: true }) as tf.Tensor;
-          probs = p.dataSync() as Float32Array;
-          return crossEntropy(p, y, o.numClasses, o.labelSmoothing);
-        },
-        true,
-        vars,
-      ),
-    );
-    const loss = cost!.dataSync()[0]!;
-    cost!.dispose();
-    x.dispose();
-    y.dispose();
-    return { loss, probs: probs! };
+    try {
+      const r = shardGradients(model, vars, x, labels, o.numClasses, o.labelSmoothing, dropoutSeed);
+      optimizer.applyGradients(vars.map((v, k) => ({ name: v.name, tensor: r.grads[k]! })));
+      r.grads.forEach((g) => g.dispose());
+      return { loss: r.loss, probs: r.probs };
+    } finally {
+      x.dispose();
+    }
   };
   try {
     for (let epoch = 1; epoch <= o.epochs; epoch++) {

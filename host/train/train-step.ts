@@ -79,7 +79,7 @@ export function defineTrainStep(tfjs: typeof tf) {
     return { loss, probs: probs!, grads: vars.map((v) => grads[v.name]) };
   }
 
-  return { crossEntropy, shardGradients, withDropoutSeed };
+  return { crossEntropy, shardGradients };
 }
 
-export const { crossEntropy, shardGradients, withDropoutSeed } = defineTrainStep(tf);
+export const { crossEntropy, shardGradients } = defineTrainStep(tf);
