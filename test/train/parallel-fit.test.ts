@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
-import { fitOnFeatures } from '../../host/train/fit.ts';
+import { fitOnFeatures, type FitOptions } from '../../host/train/fit.ts';
 import { shardSizes, startParallelTrainer, type ParallelTrainer } from '../../host/train/parallel-fit.ts';
 import { crossEntropy, shardGradients } from '../../host/train/train-step.ts';
 
@@ -53,6 +53,11 @@ function separable(items: number, views: number, seed: number): SplitFeatures {
     for (let p = 0; p < PER / SHAPE[2]; p++) data[r * PER + p * SHAPE[2] + c] += 1.5;
   }
   return { data, labels, views, items };
+}
+
+/** fitOnFeatures on the tiny tail's activations, without label smoothing; `o` holds what each test varies. */
+function fitTiny(model: tf.LayersModel, train: SplitFeatures, val: SplitFeatures, o: Pick<FitOptions, 'epochs' | 'batchSize' | 'learningRate' | 'patience' | 'seed' | 'label' | 'threads'>) {
+  return fitOnFeatures(model, train, val, SHAPE, { ...o, labelSmoothing: 0, numClasses: CLASSES, stage: 'finetune' });
 }
 
 beforeAll(async () => {
@@ -137,16 +142,13 @@ describe('fitOnFeatures with 2 threads', () => {
   it('learns a separable task', async () => {
     const model = tinyTail(0.1, 3);
     const errors = vi.spyOn(process.stderr, 'write');
-    const history = await fitOnFeatures(model, separable(48, 2, 11), separable(24, 1, 12), SHAPE, {
+    const history = await fitTiny(model, separable(48, 2, 11), separable(24, 1, 12), {
       epochs: 6,
       batchSize: 16,
       learningRate: 2e-2,
       patience: 6,
       seed: 1,
-      labelSmoothing: 0,
-      numClasses: CLASSES,
       label: 'parallel-test',
-      stage: 'finetune',
       threads: 2,
     });
     const said = errors.mock.calls.map((c) => String(c[0])).join('');
@@ -175,16 +177,13 @@ describe('fitOnFeatures with 2 threads', () => {
       /training worker 1: .*PlastisortMainThreadOnly/,
     );
     const errors = vi.spyOn(process.stderr, 'write');
-    const history = await fitOnFeatures(model, separable(24, 1, 13), separable(12, 1, 14), SHAPE, {
+    const history = await fitTiny(model, separable(24, 1, 13), separable(12, 1, 14), {
       epochs: 1,
       batchSize: 8,
       learningRate: 1e-2,
       patience: 1,
       seed: 1,
-      labelSmoothing: 0,
-      numClasses: CLASSES,
       label: 'fallback-test',
-      stage: 'finetune',
       threads: 2,
     });
     const said = errors.mock.calls.map((c) => String(c[0])).join('');
@@ -197,16 +196,13 @@ describe('fitOnFeatures with 2 threads', () => {
 describe('reproducible training (dropout 0.5)', () => {
   const run = async (seed: number, threads: number): Promise<Float32Array[]> => {
     const model = tinyTail(0.5, 4);
-    await fitOnFeatures(model, separable(40, 2, 21), separable(12, 1, 22), SHAPE, {
+    await fitTiny(model, separable(40, 2, 21), separable(12, 1, 22), {
       epochs: 2,
       batchSize: 10,
       learningRate: 2e-2,
       patience: 2,
       seed,
-      labelSmoothing: 0,
-      numClasses: CLASSES,
       label: 'repro-test',
-      stage: 'finetune',
       threads,
     });
     expect((model.getLayer('dropout').getConfig() as { seed?: number }).seed, 'a step seed left on the saved layer').toBeUndefined();
