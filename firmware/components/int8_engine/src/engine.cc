@@ -99,6 +99,25 @@ bool activation_range(Activation a, const TensorInfo& out, int32_t* lo, int32_t*
   return *lo <= *hi;
 }
 
+// Per output channel c of CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED: TFLM's multiplier and shift of
+// s_in * s_w[c] / s_out (in double), and the float32 scale XNNPACK computes left to right.
+// `weight_scales` holds one scale for all channels or one per channel. False for an unusable scale.
+bool prepare_requantization(float in_scale, const std::vector<float>& weight_scales, float out_scale, size_t channels,
+                            Rounding r, PreparedOp* p) {
+  p->multipliers.assign(channels, 0);
+  p->shifts.assign(channels, 0);
+  p->scales.assign(channels, 0.0f);
+  for (size_t c = 0; c < channels; ++c) {
+    const float ws = weight_scales.size() == 1 ? weight_scales[0] : weight_scales[c];
+    p->scales[c] = in_scale * ws / out_scale;
+    const double eff = static_cast<double>(in_scale) * static_cast<double>(ws) / static_cast<double>(out_scale);
+    int shift = 0;
+    if (!fp::quantize_multiplier(eff, r, &p->multipliers[c], &shift)) return false;
+    p->shifts[c] = shift;
+  }
+  return true;
+}
+
 // TFLM ComputePaddingHeightWidth / ComputeOutSize for one dimension.
 bool padding_1d(Padding p, int64_t in, int64_t filter, int64_t stride, int64_t dilation, int64_t* out_size,
                 int* pad) {
@@ -200,18 +219,8 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       p->conv.dilation_h = op.dilation_h;
       if (filter->scales.size() != 1 && filter->scales.size() != static_cast<size_t>(oc))
         return bad("filter needs one scale or one per output channel");
-      p->multipliers.assign(oc, 0);
-      p->shifts.assign(oc, 0);
-      p->scales.assign(oc, 0.0f);
-      for (int c = 0; c < oc; ++c) {
-        const float fs = filter->scales.size() == 1 ? filter->scales[0] : filter->scales[c];
-        // XNNPACK computes the requantization scale in float, left to right.
-        p->scales[c] = in->scale() * fs / out.scale();
-        const double eff = static_cast<double>(in->scale()) * static_cast<double>(fs) / static_cast<double>(out.scale());
-        int shift = 0;
-        if (!fp::quantize_multiplier(eff, r, &p->multipliers[c], &shift)) return bad("invalid filter scale");
-        p->shifts[c] = shift;
-      }
+      if (!prepare_requantization(in->scale(), filter->scales, out.scale(), static_cast<size_t>(oc), r, p))
+        return bad("invalid filter scale");
       if (bias) {
         if (bias->type != TensorType::kInt32 || !bias->constant || bias->elements != static_cast<size_t>(oc))
           return bad("bias must be a constant int32 vector with one value per output channel");
@@ -237,17 +246,8 @@ bool EngineClassifier::Impl::prepare_op(size_t index, PreparedOp* p, double* mac
       if (out.elements != static_cast<size_t>(p->fc_batches) * p->fc_out) return bad("output size does not match");
       const bool per_channel = w->scales.size() > 1;
       if (per_channel && w->scales.size() != static_cast<size_t>(p->fc_out)) return bad("per-channel weights need one scale per output");
-      const size_t n = per_channel ? w->scales.size() : 1;
-      p->multipliers.assign(n, 0);
-      p->shifts.assign(n, 0);
-      p->scales.assign(n, 0.0f);
-      for (size_t c = 0; c < n; ++c) {
-        p->scales[c] = in->scale() * w->scales[c] / out.scale();
-        const double eff = static_cast<double>(in->scale()) * static_cast<double>(w->scales[c]) / static_cast<double>(out.scale());
-        int shift = 0;
-        if (!fp::quantize_multiplier(eff, r, &p->multipliers[c], &shift)) return bad("invalid weight scale");
-        p->shifts[c] = shift;
-      }
+      if (!prepare_requantization(in->scale(), w->scales, out.scale(), per_channel ? w->scales.size() : 1, r, p))
+        return bad("invalid weight scale");
       if (bias) {
         if (bias->type != TensorType::kInt32 || !bias->constant || bias->elements != static_cast<size_t>(p->fc_out))
           return bad("bias must be a constant int32 vector with one value per output");
