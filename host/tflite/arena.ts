@@ -23,6 +23,8 @@ export interface ArenaTensor {
 export interface ArenaPlan {
   peakBytes: number;
   tensors: ArenaTensor[];
+  /** Kernel scratch buffers placed with the activations (one per operator that asked), by operator. */
+  scratch: { op: number; offset: number; bytes: number }[];
 }
 
 export const ARENA_ALIGNMENT = 16;
@@ -46,7 +48,11 @@ export function tensorBytes(shape: readonly number[], type: TensorType): number 
 
 const alignUp = (n: number) => Math.ceil(n / ARENA_ALIGNMENT) * ARENA_ALIGNMENT;
 
-export function planArena(model: TfliteModel): ArenaPlan {
+/**
+ * `scratchBytes[k]`: a scratch buffer operator k requests in Prepare (0 or absent for none). TFLM
+ * plans these with the activations, alive only during operator k.
+ */
+export function planArena(model: TfliteModel, scratchBytes: readonly number[] = []): ArenaPlan {
   const nOps = model.operators.length;
   const lastIndex = Math.max(0, nOps - 1);
   const isConstant = (i: number) => (model.buffers[model.tensors[i]!.buffer]?.length ?? 0) > 0;
@@ -73,12 +79,16 @@ export function planArena(model: TfliteModel): ArenaPlan {
     const t = model.tensors[index]!;
     return { index, bytes: tensorBytes(t.shape, t.type), firstOp: first.get(index)!, lastOp: last.get(index)! };
   });
+  // Scratch buffers get negative indices (-1 - op) so they sort after tensors of equal size.
+  scratchBytes.forEach((bytes, op) => {
+    if (bytes > 0 && op < nOps) items.push({ index: -1 - op, bytes, firstOp: op, lastOp: op });
+  });
   if (items.length > MAX_PLANNED_TENSORS) {
     throw new UserError(
       `model has ${items.length} activation tensors; arena planning handles at most ${MAX_PLANNED_TENSORS} (is the file corrupt?)`,
     );
   }
-  items.sort((a, b) => b.bytes - a.bytes || a.firstOp - b.firstOp || a.index - b.index);
+  items.sort((a, b) => b.bytes - a.bytes || a.firstOp - b.firstOp || Math.abs(a.index) - Math.abs(b.index));
 
   const placed: ArenaTensor[] = [];
   let peakBytes = 0;
@@ -95,6 +105,10 @@ export function planArena(model: TfliteModel): ArenaPlan {
     placed.push(entry);
     peakBytes = Math.max(peakBytes, offset + item.bytes);
   }
-  placed.sort((a, b) => a.index - b.index);
-  return { peakBytes, tensors: placed };
+  const scratch = placed
+    .filter((p) => p.index < 0)
+    .map((p) => ({ op: -1 - p.index, offset: p.offset, bytes: p.bytes }))
+    .sort((a, b) => a.op - b.op);
+  const tensors = placed.filter((p) => p.index >= 0).sort((a, b) => a.index - b.index);
+  return { peakBytes, tensors, scratch };
 }

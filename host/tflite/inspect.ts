@@ -1,5 +1,6 @@
 import { UserError } from '../util/errors.ts';
 import { planArena, tensorBytes } from './arena.ts';
+import { arenaBudget, type ArenaBudget } from './arena-budget.ts';
 import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
 import { getPlastisortMetadata, readQuantizationVectorBytes, readTflite } from './reader.ts';
 import { validateTfliteModel } from './validate.ts';
@@ -28,8 +29,14 @@ export interface InspectReport {
    * overheadPercent: file bytes over weights + biases, in percent (the quantize size target).
    */
   size: { weights: number; biases: number; otherConstants: number; quantParams?: number; other: number; overheadPercent: number };
-  /** Greedy arena plan of the activations (see arena.ts); TFLM needs some KB more for bookkeeping. */
-  arena: { peakBytes: number; activationBytesTotal: number };
+  /**
+   * The tensor arena an ESP32-S3 needs (arena-budget.ts): peakBytes is the greedy plan of the
+   * activations alone; espNn[] the plan with each esp-nn version's kernel scratch buffers (every
+   * request listed by operator); persistentBytes TFLM's own allocations (its fixed part is the
+   * margin for what is not counted per tensor, operator or channel); totalBytes the firmware's
+   * kArenaBytes, for the worst version.
+   */
+  arena: { peakBytes: number; activationBytesTotal: number } & Omit<ArenaBudget, 'activationBytes' | 'activationBytesUnshared'>;
   metadataKeys: string[];
   /** Structural problems found by validate.ts (buffer sizes, op shapes); empty for a sound model. */
   problems: string[];
@@ -106,6 +113,7 @@ export function inspectModel(model: TfliteModel, fileBytes: number, quantParamBy
   };
 
   const plan = planArena(model);
+  const { activationBytes: _peak, activationBytesUnshared: _unshared, ...budget } = arenaBudget(model);
   const report: InspectReport = {
     fileBytes,
     version: model.version,
@@ -120,7 +128,7 @@ export function inspectModel(model: TfliteModel, fileBytes: number, quantParamBy
     outputs: model.outputs.map((i) => tensors[i]!),
     weightBytes: { total, byType },
     size,
-    arena: { peakBytes: plan.peakBytes, activationBytesTotal: plan.tensors.reduce((a, t) => a + t.bytes, 0) },
+    arena: { peakBytes: plan.peakBytes, activationBytesTotal: plan.tensors.reduce((a, t) => a + t.bytes, 0), ...budget },
     metadataKeys: Object.keys(model.metadata),
     problems: validateTfliteModel(model),
   };
@@ -172,6 +180,23 @@ function tensorLine(t: InspectTensor): string {
     ` ${(t.constant ? kb(t.bytes) : '').padStart(10)}  ${t.name}${t.quantization ? `  (${quantText(t.quantization)})` : ''}`;
 }
 
+function arenaLines(a: InspectReport['arena']): string[] {
+  const lines = [
+    `arena: ${kb(a.totalBytes)} (${a.totalBytes} bytes) on an ESP32-S3 with ESP-NN, sized for ${a.espNn.find((v) => v.version === a.worst)?.releases}`,
+    `  activations (greedy plan): ${a.peakBytes} bytes, without reuse ${a.activationBytesTotal}`,
+  ];
+  for (const v of a.espNn) {
+    const big = v.largestScratch ? `; largest request ${v.largestScratch.bytes} by op ${v.largestScratch.op} ${v.largestScratch.opName} (${v.largestScratch.name})` : '';
+    lines.push(`  ${v.releases}: activations + scratch plan ${v.plannedBytes} bytes, arena ${v.totalBytes}${big}`);
+  }
+  const p = a.persistentParts;
+  lines.push(
+    `  persistent (TFLM, estimate): ${a.persistentBytes} bytes = margin ${p.fixed} + tensors ${p.perTensor} + operators ${p.perOperator} + per-channel quantization ${p.perChannelQuant}`,
+    `  preserve_all_tensors (DUMP): ${a.preserveAllBytes} bytes; scratch per op in --json (arena.espNn[].scratch)`,
+  );
+  return lines;
+}
+
 export function formatInspectReport(r: InspectReport): string {
   const lines: string[] = [];
   lines.push(`file: ${kb(r.fileBytes)} (${r.fileBytes} bytes), schema version ${r.version}${r.description ? `, "${r.description}"` : ''}`);
@@ -191,9 +216,7 @@ export function formatInspectReport(r: InspectReport): string {
       (z.quantParams !== undefined ? `, quantization parameters ${kb(z.quantParams)}${share(z.quantParams)}` : '') +
       `, ${z.quantParams !== undefined ? 'tables, names and metadata' : 'quantization parameters, tables, names and metadata'} ${kb(z.other)}${share(z.other)}; file is ${z.overheadPercent.toFixed(2)}% over weights + biases`,
   );
-  lines.push(
-    `arena (greedy plan of activations): peak ${kb(r.arena.peakBytes)} (${r.arena.peakBytes} bytes), without reuse ${kb(r.arena.activationBytesTotal)}`,
-  );
+  lines.push(...arenaLines(r.arena));
   lines.push('inputs:');
   for (const t of r.inputs) lines.push(tensorLine(t));
   lines.push('outputs:');

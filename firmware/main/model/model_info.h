@@ -38,14 +38,18 @@ inline constexpr uint8_t kModelSha256[32] = {
     0xb8, 0xc8, 0x26, 0xc1, 0x21, 0x6f, 0x03, 0xff,
 };
 
-// Tensor arena: the greedy activation plan (host/tflite/arena.ts) plus a margin for TFLM itself:
-//   16384 fixed + 64 x tensors (11072) + 128 x operators (8320)
-//   + 8 x conv/fc output channels (136496) + conv scratch estimate (28800), rounded up to 16.
+// Tensor arena = TFLM's greedy plan of the activations together with the scratch buffers that
+// ESP-NN's ESP32-S3 kernels request (host/tflite/esp-nn-scratch.ts), for the worst esp-nn the
+// firmware admits, plus TFLM's persistent use. Activations alone: 276480.
+//   esp-nn 1.1.x, 1.2.0: plan 517360, largest scratch 414752 (op 61 CONV_2D -> out_relu), arena 689632
+//   esp-nn 1.2.1 and later 1.2.x, 1.3.x: plan 429184, largest scratch 414784 (op 61 CONV_2D -> out_relu), arena 601456
+// Persistent (kArenaMarginBytes): 16384 fixed + 64 x tensors (11072) + 128 x operators (8320)
+//   + 8 x conv/fc output channels (136496), rounded up to 16.
 // The device logs the arena it really used after AllocateTensors().
-constexpr size_t kArenaPlannedBytes = 276480;
-constexpr size_t kArenaMarginBytes = 201072;
-constexpr size_t kArenaBytes = 477552;
+constexpr size_t kArenaPlannedBytes = 517360;
+constexpr size_t kArenaMarginBytes = 172272;
+constexpr size_t kArenaBytes = 689632;
 // With every intermediate tensor kept (TFLM preserve_all_tensors, for the protocol's DUMP).
-constexpr size_t kArenaPreserveAllBytes = 1496368;
+constexpr size_t kArenaPreserveAllBytes = 4714464;
 
 }  // namespace plastisort_model
