@@ -21,6 +21,7 @@
 #include "model_info.h"
 #include "model_store.h"
 #include "sorter/decision.h"
+#include "sorter/model_contract.h"
 #include "sorter/pipeline.h"
 #include "tflm_classifier.h"
 #include "usb_link.h"
@@ -85,8 +86,11 @@ static UsbSerialJtagLink g_link;  // also the host-activity clock when the proto
 static bool g_link_ok = false;
 #endif
 
+// Labels, resize mode and arena come from the running model (sorter/model_contract.h); model_info.h
+// describes only the built-in model.
 static char g_label_storage[512];
-static const char* g_labels[sorter::kMaxClasses];
+static sorter::ModelContract g_contract = {};
+static const char* const* g_labels = g_contract.labels;
 static size_t g_num_labels = 0;
 
 static SemaphoreHandle_t g_trigger = nullptr;
@@ -101,8 +105,20 @@ static void hex8(const uint8_t* sha, char out[17]) {
 // Model: the `model` partition when it holds a valid model that this firmware can run, else the
 // built-in array.
 
-static size_t arena_bytes() {
-  const size_t planned = kPreserveAllTensors ? plastisort_model::kArenaPreserveAllBytes : plastisort_model::kArenaBytes;
+static sorter::BuiltinModelInfo builtin_info() {
+  sorter::BuiltinModelInfo b = {};
+  b.sha256 = plastisort_model::kModelSha256;
+  b.labels = plastisort_model::kLabels;
+  b.num_labels = plastisort_model::kNumClasses;
+  b.resize_mode = plastisort_model::kResizeMode == 1 ? sorter::ResizeMode::kCenterCrop : sorter::ResizeMode::kSquash;
+  b.arena_bytes = kPreserveAllTensors ? plastisort_model::kArenaPreserveAllBytes : plastisort_model::kArenaBytes;
+  return b;
+}
+
+// The built-in model's planned arena; 0 for any other model, whose arena TFLM measures on load.
+static size_t arena_bytes(const uint8_t sha256[32]) {
+  const size_t planned = sorter::contract_arena_bytes(sha256, builtin_info());
+  if (planned == 0) return 0;
   return planned + static_cast<size_t>(CONFIG_PLASTISORT_ARENA_EXTRA_KB) * 1024;
 }
 
@@ -112,7 +128,7 @@ static void load_model() {
   ModelSource part;
   if (load_partition_model(&part)) {
     hex8(part.sha256, sha);
-    if (g_tflm.load(part.data, part.len, part.sha256, arena_bytes(), kPreserveAllTensors)) {
+    if (g_tflm.load(part.data, part.len, part.sha256, arena_bytes(part.sha256), kPreserveAllTensors)) {
       ESP_LOGI(TAG, "model: from the `model` partition (sha256 %s..., %u bytes)", sha, static_cast<unsigned>(part.len));
       return;
     }
@@ -124,7 +140,7 @@ static void load_model() {
 #endif
   const ModelSource builtin = builtin_model();
   hex8(builtin.sha256, sha);
-  if (g_tflm.load(builtin.data, builtin.len, builtin.sha256, arena_bytes(), kPreserveAllTensors)) {
+  if (g_tflm.load(builtin.data, builtin.len, builtin.sha256, arena_bytes(builtin.sha256), kPreserveAllTensors)) {
     ESP_LOGI(TAG, "model: built-in (sha256 %s..., %u bytes)", sha, static_cast<unsigned>(builtin.len));
     return;
   }
@@ -132,25 +148,24 @@ static void load_model() {
            g_tflm.last_error());
 }
 
-static void load_labels() {
-  g_num_labels = g_tflm.model_labels(g_label_storage, sizeof g_label_storage, g_labels, sorter::kMaxClasses);
-  const size_t classes = g_tflm.ready() ? g_tflm.description().num_classes : plastisort_model::kNumClasses;
-  if (g_num_labels == classes && g_num_labels > 0) return;
-  if (classes == static_cast<size_t>(plastisort_model::kNumClasses)) {
-    for (size_t i = 0; i < classes; ++i) g_labels[i] = plastisort_model::kLabels[i];
-    g_num_labels = classes;
-    return;
-  }
-  // A model without labels and with another class count than the built-in one: numbered names.
-  char* w = g_label_storage;
-  g_num_labels = 0;
-  for (size_t i = 0; i < classes && i < sorter::kMaxClasses; ++i) {
-    const int n = std::snprintf(w, static_cast<size_t>(g_label_storage + sizeof g_label_storage - w), "class_%u",
-                                static_cast<unsigned>(i));
-    if (n <= 0 || w + n + 1 > g_label_storage + sizeof g_label_storage) break;
-    g_labels[i] = w;
-    w += n + 1;
-    g_num_labels = i + 1;
+static void load_contract() {
+  size_t json_len = 0;
+  const char* json = g_tflm.plastisort_metadata(&json_len);
+  const bool ready = g_tflm.ready();
+  const size_t classes = ready ? g_tflm.description().num_classes : plastisort_model::kNumClasses;
+  const uint8_t* sha = ready ? g_tflm.description().model_sha256 : plastisort_model::kModelSha256;
+  sorter::resolve_model_contract(json, json_len, classes, sha, builtin_info(), g_label_storage,
+                                 sizeof g_label_storage, &g_contract);
+  g_num_labels = g_contract.num_labels;
+  const char* resize = g_contract.resize_mode == sorter::ResizeMode::kCenterCrop ? "centre crop" : "squash";
+  if (g_contract.labels_from == sorter::ContractSource::kDefault || g_contract.resize_from == sorter::ContractSource::kDefault) {
+    ESP_LOGW(TAG, "model contract: the model has no usable plastisort metadata: %u labels from %s, resize %s from %s",
+             static_cast<unsigned>(g_num_labels), sorter::contract_source_str(g_contract.labels_from), resize,
+             sorter::contract_source_str(g_contract.resize_from));
+  } else {
+    ESP_LOGI(TAG, "model contract: %u labels from %s, resize %s from %s", static_cast<unsigned>(g_num_labels),
+             sorter::contract_source_str(g_contract.labels_from), resize,
+             sorter::contract_source_str(g_contract.resize_from));
   }
 }
 
@@ -229,7 +244,7 @@ static sorter::PipelineConfig make_pipeline_config() {
 #elif CONFIG_PLASTISORT_RESIZE_CENTER_CROP
   pc.resize_mode = sorter::ResizeMode::kCenterCrop;
 #else
-  pc.resize_mode = plastisort_model::kResizeMode == 1 ? sorter::ResizeMode::kCenterCrop : sorter::ResizeMode::kSquash;
+  pc.resize_mode = g_contract.resize_mode;  // as the running model was trained
 #endif
   sorter::DecisionConfig& d = pc.decision;
   d.num_bins = static_cast<uint8_t>(CONFIG_PLASTISORT_NUM_BINS);
@@ -325,7 +340,7 @@ extern "C" void app_main(void) {
   g_link_ok = g_link.begin();
 #endif
   load_model();
-  load_labels();
+  load_contract();
 #if CONFIG_PLASTISORT_LINK_ENABLE
   if (g_link_ok) {
     xTaskCreatePinnedToCore(protocol_task, "protocol", 8192, nullptr, 5, nullptr, 0);

@@ -7,7 +7,6 @@
 #include "esp_heap_caps.h"
 #include "esp_log.h"
 #include "esp_timer.h"
-#include "sorter/labels.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 #include "tensorflow/lite/schema/schema_utils.h"
 
@@ -74,6 +73,19 @@ bool TflmClassifier::try_allocate(size_t arena_bytes, bool preserve_all_tensors)
   return true;
 }
 
+bool TflmClassifier::allocate_measured(bool preserve_all_tensors) {
+  const size_t largest = heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM) & ~static_cast<size_t>(15);
+  if (!try_allocate(largest, preserve_all_tensors)) return false;
+  const size_t used = interpreter_->arena_used_bytes();
+  unload();
+  // The plan is deterministic for a model, so the re-run needs what the first one used.
+  const size_t want = ((used + 15) & ~static_cast<size_t>(15)) + kMeasuredArenaHeadroom;
+  if (!try_allocate(want, preserve_all_tensors)) return false;
+  ESP_LOGI(TAG, "arena measured for this model: %u bytes used, %u allocated", static_cast<unsigned>(used),
+           static_cast<unsigned>(want));
+  return true;
+}
+
 bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
                           bool preserve_all_tensors) {
   unload();
@@ -102,7 +114,9 @@ bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uin
   model_len_ = model_len;
   preserve_all_ = preserve_all_tensors;
 
-  if (!try_allocate(arena_bytes, preserve_all_tensors)) {
+  if (arena_bytes == 0) {
+    if (!allocate_measured(preserve_all_tensors)) return false;
+  } else if (!try_allocate(arena_bytes, preserve_all_tensors)) {
     char first_error[sizeof error_];
     std::memcpy(first_error, error_, sizeof error_);
     // Find out how much the model needs with all the PSRAM there is, then report it.
@@ -186,16 +200,17 @@ sorter::Status TflmClassifier::dump_tensor(size_t index, const int8_t** data, si
   return sorter::Status::kOk;
 }
 
-size_t TflmClassifier::model_labels(char* storage, size_t storage_len, const char** labels, size_t max_labels) const {
-  if (model_ == nullptr || model_->metadata() == nullptr || model_->buffers() == nullptr) return 0;
+const char* TflmClassifier::plastisort_metadata(size_t* len) const {
+  *len = 0;
+  if (model_ == nullptr || model_->metadata() == nullptr || model_->buffers() == nullptr) return nullptr;
   for (size_t i = 0; i < model_->metadata()->size(); ++i) {
     const auto* entry = model_->metadata()->Get(static_cast<flatbuffers::uoffset_t>(i));
     if (entry->name() == nullptr || std::strcmp(entry->name()->c_str(), "plastisort") != 0) continue;
-    if (entry->buffer() >= model_->buffers()->size()) return 0;
+    if (entry->buffer() >= model_->buffers()->size()) return nullptr;
     const auto* data = model_->buffers()->Get(entry->buffer())->data();
-    if (data == nullptr) return 0;
-    return sorter::parse_labels_json(reinterpret_cast<const char*>(data->data()), data->size(), storage, storage_len,
-                                     labels, max_labels);
+    if (data == nullptr) return nullptr;
+    *len = data->size();
+    return reinterpret_cast<const char*>(data->data());
   }
-  return 0;
+  return nullptr;
 }

@@ -15,7 +15,9 @@ class TflmClassifier : public sorter::Classifier {
   ~TflmClassifier() override;
 
   // arena_bytes: the planned size; when AllocateTensors() fails with it, the largest free PSRAM
-  // block is tried once so the log can say how much the model really needs.
+  // block is tried once so the log can say how much the model really needs. 0 = not known (a model
+  // other than the built-in one): TFLM plans it in the largest free PSRAM block, and the arena is
+  // then re-allocated at the size it reported using, plus kMeasuredArenaHeadroom.
   bool load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
             bool preserve_all_tensors);
   void unload();
@@ -28,8 +30,10 @@ class TflmClassifier : public sorter::Classifier {
   size_t dump_tensor_count() const override;
   sorter::Status dump_tensor(size_t index, const int8_t** data, size_t* len, const char** name) const override;
 
-  // Labels from the model's "plastisort" metadata (JSON); 0 when it has none.
-  size_t model_labels(char* storage, size_t storage_len, const char** labels, size_t max_labels) const;
+  // The running model's "plastisort" metadata (JSON, not NUL-terminated); null when it has none.
+  const char* plastisort_metadata(size_t* len) const;
+
+  static constexpr size_t kMeasuredArenaHeadroom = 1024;
 
   const uint8_t* model_data() const { return model_data_; }
   size_t model_len() const { return model_len_; }
@@ -37,6 +41,7 @@ class TflmClassifier : public sorter::Classifier {
  private:
   bool check_ops();
   bool try_allocate(size_t arena_bytes, bool preserve_all_tensors);
+  bool allocate_measured(bool preserve_all_tensors);
 
   plastisort_model::OpResolver resolver_;
   bool resolver_registered_ = false;

@@ -8,10 +8,11 @@ set(SORTER_CORE_SOURCES
   ${SORTER_CORE_DIR}/src/checksum.cc
   ${SORTER_CORE_DIR}/src/decision.cc
   ${SORTER_CORE_DIR}/src/labels.cc
+  ${SORTER_CORE_DIR}/src/model_contract.cc
   ${SORTER_CORE_DIR}/src/model_partition.cc
   ${SORTER_CORE_DIR}/src/pipeline.cc
   ${SORTER_CORE_DIR}/src/preprocess.cc)
-set(SORTER_CORE_TESTS preprocess decision model_partition checksum pipeline labels)
+set(SORTER_CORE_TESTS preprocess decision model_partition checksum pipeline labels model_contract)
 
 add_library(sorter_core STATIC ${SORTER_CORE_SOURCES})
 target_include_directories(sorter_core PUBLIC ${SORTER_CORE_DIR}/include)

@@ -112,54 +112,29 @@ bool read_string(Cursor& c, char** w, const char* wend) {
   return false;
 }
 
-}  // namespace
-
-size_t parse_labels_json(const char* json, size_t len, char* storage, size_t storage_len, const char** labels,
-                         size_t max_labels) {
-  if (json == nullptr || storage == nullptr || labels == nullptr || storage_len == 0) return 0;
-  Cursor c{json, json + len};
+// Moves c to the value of top-level key `key` in a JSON object; false when absent or malformed.
+bool seek_key(Cursor& c, const char* key) {
+  const size_t want = std::strlen(key);
   c.skip_ws();
-  if (c.p >= c.end || *c.p != '{') return 0;
+  if (c.p >= c.end || *c.p != '{') return false;
   ++c.p;
-  // Walk the top-level keys; values other than "labels" are skipped by bracket matching.
+  // Walk the top-level keys; other values are skipped by bracket matching.
   while (true) {
     c.skip_ws();
-    if (c.p >= c.end || *c.p == '}') return 0;
+    if (c.p >= c.end || *c.p == '}') return false;
     const char* key_start = c.p + 1;
-    if (!read_string(c, nullptr, nullptr)) return 0;
+    if (!read_string(c, nullptr, nullptr)) return false;
     const size_t key_len = static_cast<size_t>(c.p - key_start - 1);
     c.skip_ws();
-    if (c.p >= c.end || *c.p != ':') return 0;
+    if (c.p >= c.end || *c.p != ':') return false;
     ++c.p;
     c.skip_ws();
-    if (key_len == 6 && std::memcmp(key_start, "labels", 6) == 0) {
-      if (c.p >= c.end || *c.p != '[') return 0;
-      ++c.p;
-      char* w = storage;
-      const char* wend = storage + storage_len;
-      size_t n = 0;
-      c.skip_ws();
-      if (c.p < c.end && *c.p == ']') return 0;
-      while (true) {
-        c.skip_ws();
-        if (n >= max_labels) return 0;
-        labels[n] = w;
-        if (!read_string(c, &w, wend - 1)) return 0;
-        if (w >= wend) return 0;
-        *w++ = '\0';
-        ++n;
-        c.skip_ws();
-        if (c.p >= c.end) return 0;
-        if (*c.p == ']') return n;
-        if (*c.p != ',') return 0;
-        ++c.p;
-      }
-    }
+    if (key_len == want && std::memcmp(key_start, key, want) == 0) return true;
     // Skip a value: strings, nested objects/arrays, literals and numbers.
     int depth = 0;
     while (c.p < c.end) {
       if (*c.p == '"') {
-        if (!read_string(c, nullptr, nullptr)) return 0;
+        if (!read_string(c, nullptr, nullptr)) return false;
         if (depth == 0) break;
         continue;
       }
@@ -175,13 +150,49 @@ size_t parse_labels_json(const char* json, size_t len, char* storage, size_t sto
       ++c.p;
     }
     c.skip_ws();
-    if (c.p >= c.end) return 0;
-    if (*c.p == ',') {
-      ++c.p;
-      continue;
-    }
-    return 0;
+    if (c.p >= c.end || *c.p != ',') return false;
+    ++c.p;
   }
+}
+
+}  // namespace
+
+size_t parse_labels_json(const char* json, size_t len, char* storage, size_t storage_len, const char** labels,
+                         size_t max_labels) {
+  if (json == nullptr || storage == nullptr || labels == nullptr || storage_len == 0) return 0;
+  Cursor c{json, json + len};
+  if (!seek_key(c, "labels")) return 0;
+  if (c.p >= c.end || *c.p != '[') return 0;
+  ++c.p;
+  char* w = storage;
+  const char* wend = storage + storage_len;
+  size_t n = 0;
+  c.skip_ws();
+  if (c.p < c.end && *c.p == ']') return 0;
+  while (true) {
+    c.skip_ws();
+    if (n >= max_labels) return 0;
+    labels[n] = w;
+    if (!read_string(c, &w, wend - 1)) return 0;
+    if (w >= wend) return 0;
+    *w++ = '\0';
+    ++n;
+    c.skip_ws();
+    if (c.p >= c.end) return 0;
+    if (*c.p == ']') return n;
+    if (*c.p != ',') return 0;
+    ++c.p;
+  }
+}
+
+bool parse_json_string_field(const char* json, size_t len, const char* key, char* out, size_t out_len) {
+  if (json == nullptr || key == nullptr || out == nullptr || out_len == 0) return false;
+  Cursor c{json, json + len};
+  if (!seek_key(c, key)) return false;
+  char* w = out;
+  if (!read_string(c, &w, out + out_len - 1)) return false;
+  *w = '\0';
+  return true;
 }
 
 }  // namespace sorter

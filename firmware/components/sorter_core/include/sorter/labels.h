@@ -14,4 +14,8 @@ namespace sorter {
 size_t parse_labels_json(const char* json, size_t len, char* storage, size_t storage_len, const char** labels,
                          size_t max_labels);
 
+// Copies the string value of top-level key `key` into out (NUL-terminated, JSON escapes decoded).
+// False when the key is absent, its value is not a string, or it does not fit.
+bool parse_json_string_field(const char* json, size_t len, const char* key, char* out, size_t out_len);
+
 }  // namespace sorter
