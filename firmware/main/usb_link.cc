@@ -10,7 +10,7 @@
 #if ESP_IDF_VERSION >= ESP_IDF_VERSION_VAL(5, 3, 0)
 #include "driver/usb_serial_jtag_vfs.h"
 #else
-#include "esp_vfs_usb_serial_jtag.h"
+#include "esp_vfs_dev.h"  // v5.1/v5.2 declare esp_vfs_usb_serial_jtag_use_driver here
 #endif
 
 static const char* TAG = "link";

@@ -109,17 +109,79 @@ describe('ESP-IDF project files', () => {
   });
 });
 
+/** Every ESP-IDF minor release line the stand-ins model; the manifest must admit a subset of it. */
+const IDF_RELEASES = ['5.0', '5.1', '5.2', '5.3', '5.4', '5.5', '6.0', '6.1'] as const;
+const cmp = (a: number[], b: number[]) => a[0]! - b[0]! || (a[1] ?? 0) - (b[1] ?? 0) || (a[2] ?? 0) - (b[2] ?? 0);
+const parts = (v: string) => v.split('.').map(Number);
+
+/** The component manager's comma-separated range (">=5.1,<6.1"): does `version` satisfy it? */
+function inRange(range: string, version: string): boolean {
+  return range.split(',').every((clause) => {
+    const m = /^\s*(>=|<=|>|<|==)?\s*([\d.]+)\s*$/.exec(clause);
+    if (!m) throw new Error(`unsupported range clause "${clause}"`);
+    const c = cmp(parts(version), parts(m[2]!));
+    return { '>=': c >= 0, '<=': c <= 0, '>': c > 0, '<': c < 0, '==': c === 0 }[m[1] ?? '==']!;
+  });
+}
+
+function manifestRange(name: string): string {
+  const m = new RegExp(`^\\s*${name.replace('/', '\\/')}:\\s*"([^"]+)"`, 'm').exec(read('main/idf_component.yml'));
+  expect(m, name).not.toBeNull();
+  return m![1]!;
+}
+
+/** The ESP-IDF versions the firmware declares it supports, as [major, minor]. */
+function supportedIdfVersions(): [number, number][] {
+  return IDF_RELEASES.filter((v) => inRange(manifestRange('idf'), v)).map((v) => parts(v) as [number, number]);
+}
+
+const hasCmake = spawnSync('cmake', ['--version']).status === 0;
+describe('idf_component.yml and the components main requires', () => {
+  it('admits ESP-IDF 5.1 to 6.0, and esp-tflite-micro only from 1.3.4 (1.3.1-1.3.3 overrun in conv Init)', () => {
+    expect(supportedIdfVersions().map((v) => v.join('.'))).toEqual(['5.1', '5.2', '5.3', '5.4', '5.5', '6.0']);
+    const tflm = manifestRange('espressif/esp-tflite-micro');
+    for (const bad of ['1.3.1', '1.3.2', '1.3.3']) expect(inRange(tflm, bad), bad).toBe(false);
+    for (const good of ['1.3.4', '1.3.8']) expect(inRange(tflm, good), good).toBe(true);
+    const camera = manifestRange('espressif/esp32-camera');
+    for (const good of ['2.0.10', '2.1.5']) expect(inRange(camera, good), good).toBe(true);
+  });
+
+  it.skipIf(!hasCmake)('requires esp_psram on every version, and the split driver components from 5.3', () => {
+    const work = mkdtempSync(join(tmpdir(), 'plastisort-req-'));
+    const script = join(work, 'print.cmake');
+    writeFileSync(script, `include(${join(fw, 'main/cmake/idf_requires.cmake')})\nmessage("\${MAIN_PRIV_REQUIRES}")\n`);
+    expect(read('main/CMakeLists.txt')).toMatch(/PRIV_REQUIRES \$\{MAIN_PRIV_REQUIRES\}/);
+    for (const [major, minor] of supportedIdfVersions()) {
+      const r = spawnSync('cmake', [`-DIDF_VERSION_MAJOR=${major}`, `-DIDF_VERSION_MINOR=${minor}`, '-P', script], { encoding: 'utf8' });
+      expect(r.status).toBe(0);
+      const reqs = r.stderr.trim().split(';');
+      expect(reqs, `${major}.${minor}`).toContain('esp_psram');
+      const split = major > 5 || minor >= 3;
+      for (const c of ['esp_driver_gpio', 'esp_driver_ledc', 'esp_driver_usb_serial_jtag']) {
+        expect(reqs.includes(c), `${major}.${minor} ${c}`).toBe(split);
+      }
+      expect(reqs.includes('driver'), `${major}.${minor} driver`).toBe(!split);
+    }
+  });
+});
+
 const hasGxx = spawnSync('g++', ['--version']).status === 0;
 describe.skipIf(!hasGxx)('firmware/main sources', () => {
   if (!hasGxx) console.warn('skipping the syntax check of firmware/main: g++ not found');
 
-  it('pass g++ -fsyntax-only -Wall -Wextra -Werror against ESP-IDF stand-ins, in both gate and trigger variants', async () => {
+  it('pass g++ -fsyntax-only -Wall -Wextra -Werror against ESP-IDF stand-ins of every supported version, in both gate and trigger variants', async () => {
     const work = mkdtempSync(join(tmpdir(), 'plastisort-fw-'));
     const modelPath = join(work, 'm.tflite');
     writeFileSync(modelPath, writeTflite(int8Classifier({ residual: true })));
     await exportModel(modelPath, join(work, 'model'));
     const sources = readdirSync(join(fw, 'main')).filter((f) => f.endsWith('.cc'));
-    for (const variant of [[], ['-DSTUB_GPIO_GATES', '-DSTUB_PERIODIC']]) {
+    const versions = supportedIdfVersions();
+    // Every version with one configuration, the other gate/trigger configuration once.
+    const runs = [
+      ...versions.map(([major, minor]) => [`-DSTUB_IDF_MAJOR=${major}`, `-DSTUB_IDF_MINOR=${minor}`]),
+      ['-DSTUB_GPIO_GATES', '-DSTUB_PERIODIC'],
+    ];
+    for (const variant of runs) {
       for (const src of sources) {
         const r = spawnSync(
           'g++',
