@@ -177,6 +177,7 @@ static void protocol_task(void*) {
   sorter_link::LinkSink sink(g_link);
   sorter_link::DeviceIdentity identity;
   identity.firmware_version = esp_app_get_description()->version;
+  identity.app_elf_sha256 = esp_app_get_description()->app_elf_sha256;
   identity.labels = g_labels;
   identity.num_labels = g_num_labels;
   identity.boot_id = esp_random();

@@ -11,7 +11,7 @@ import { openSerialLink } from './link.ts';
 import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import type { ResetStrategy } from './rom-loader.ts';
 import type { BindingInterface } from '@serialport/bindings-interface';
-import { appImageVersion } from './app-image.ts';
+import { appImageElfSha256 } from './app-image.ts';
 import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
 
 export interface FlashCommandOptions {
@@ -89,7 +89,7 @@ export async function runFlashCommand(opts: FlashCommandOptions, binding?: Bindi
       const app = images.find((i) => i.role === 'app');
       result.identity = await verifyFlashedBoard(link, opts.appBaud ?? 115200, {
         model: model?.data,
-        firmwareVersion: app ? appImageVersion(app.data) : undefined,
+        appElfSha256: app ? appImageElfSha256(app.data) : undefined,
       });
       log.info(`the board answers: firmware ${result.identity.firmwareVersion}, model ${result.identity.modelSha256.slice(0, 16)}…`);
     }

@@ -7,6 +7,8 @@ import { sleep, type ByteLink } from './link.ts';
 export interface FlashedIdentity {
   firmwareVersion: string;
   modelSha256: string;
+  /** The running app's ELF SHA-256, when it reports one. */
+  appElfSha256?: string;
 }
 
 /** The application protocol over the flasher's link, so one open port serves both. */
@@ -30,8 +32,8 @@ export function linkTransport(link: ByteLink): Transport {
 export interface VerifyExpectation {
   /** The model the board must report, when one was flashed. */
   model?: Uint8Array;
-  /** The version inside the flashed app image, when it has one. */
-  firmwareVersion?: string;
+  /** app_elf_sha256 of the flashed app image (appImageElfSha256), when an app was written. */
+  appElfSha256?: string;
   /** Time the app needs to boot before it answers. */
   bootMs?: number;
   timeoutMs?: number;
@@ -55,10 +57,18 @@ export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect
     }
     throw e;
   }
-  if (expect.firmwareVersion && !info.firmwareVersion.includes(expect.firmwareVersion)) {
-    throw new UserError(
-      `${link.path}: the board reports firmware "${info.firmwareVersion}" but the flashed app is "${expect.firmwareVersion}"; it did not boot the new app (check the boot log with idf.py monitor)`,
-    );
+  if (expect.appElfSha256) {
+    // The version string is the same for many builds; the ELF hash identifies this one.
+    if (info.appElfSha256 === undefined) {
+      throw new UserError(
+        `${link.path}: the board does not report its app's ELF SHA-256 (firmware "${info.firmwareVersion}" predates it), so the flashed app ${expect.appElfSha256.slice(0, 16)}… cannot be confirmed; it did not boot the new app (check the boot log with idf.py monitor)`,
+      );
+    }
+    if (info.appElfSha256 !== expect.appElfSha256) {
+      throw new UserError(
+        `${link.path}: the board runs app ${info.appElfSha256.slice(0, 16)}… (firmware "${info.firmwareVersion}"), not the flashed one (${expect.appElfSha256.slice(0, 16)}…); it did not boot the new app (check the boot log with idf.py monitor)`,
+      );
+    }
   }
   if (expect.model) {
     const sha = createHash('sha256').update(expect.model).digest('hex');
@@ -68,5 +78,9 @@ export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect
       );
     }
   }
-  return { firmwareVersion: info.firmwareVersion, modelSha256: info.modelSha256 };
+  return {
+    firmwareVersion: info.firmwareVersion,
+    modelSha256: info.modelSha256,
+    ...(info.appElfSha256 !== undefined ? { appElfSha256: info.appElfSha256 } : {}),
+  };
 }

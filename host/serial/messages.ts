@@ -117,6 +117,11 @@ export interface InfoMessage {
   /** Why the model is not ready; '' when ready. */
   status: string;
   labels: string[];
+  /**
+   * SHA-256 of the running app's ELF (esp_app_desc_t.app_elf_sha256), lower-case hex: what the
+   * flasher compares with the app image it wrote. Absent where there is no app image (the simulator).
+   */
+  appElfSha256?: string;
 }
 
 export interface ResultMessage {
@@ -181,6 +186,11 @@ export function encodeInfo(m: InfoMessage): Uint8Array {
     .str(m.status)
     .u16(m.labels.length);
   for (const l of m.labels) w.str(l);
+  if (m.appElfSha256 !== undefined) {
+    const app = hexToBytes(m.appElfSha256);
+    if (app.length !== 32) throw new RangeError('appElfSha256 must be 32 bytes');
+    w.bytes(app);
+  }
   return w.finish();
 }
 
@@ -213,7 +223,10 @@ export function decodeInfo(p: Uint8Array): InfoMessage {
   };
   const n = r.u16();
   for (let i = 0; i < n; i++) m.labels.push(r.str());
-  r.end();
+  // Optional trailing field: firmware that knows its app image sends exactly 32 more bytes.
+  const rest = r.rest();
+  if (rest.length === 32) m.appElfSha256 = toHex(rest);
+  else if (rest.length !== 0) throw new PayloadError(`INFO payload has ${rest.length} unexpected trailing bytes`);
   return m;
 }
 

@@ -174,7 +174,7 @@ void Dispatcher::send_info(uint16_t seq) {
   const size_t nl = identity_.num_labels > 0xFFFF ? 0xFFFF : identity_.num_labels;
   for (size_t i = 0; i < nl; ++i) labels_size += str_size(identity_.labels[i]);
   const size_t size = 1 + 1 + 4 + 4 + str_size(identity_.firmware_version) + 32 + 6 + 16 + 2 + 4 +
-                      str_size(status) + labels_size;
+                      str_size(status) + labels_size + (identity_.app_elf_sha256 != nullptr ? 32 : 0);
   FrameWriter w(sink_);
   w.begin(MsgType::kInfo, seq, static_cast<uint32_t>(size));
   w.put_u8(kProtocolVersion);
@@ -195,6 +195,7 @@ void Dispatcher::send_info(uint16_t seq) {
   w.put_str(status);
   w.put_u16(static_cast<uint16_t>(nl));
   for (size_t i = 0; i < nl; ++i) w.put_str(identity_.labels[i]);
+  if (identity_.app_elf_sha256 != nullptr) w.put(identity_.app_elf_sha256, 32);
   w.end();
 }
 

@@ -18,6 +18,9 @@ struct DeviceIdentity {
   size_t num_labels = 0;
   // Differs between boots (random or a boot counter): lets the host see that the device reset.
   uint32_t boot_id = 0;
+  // SHA-256 of the running app's ELF (esp_app_desc_t::app_elf_sha256), 32 bytes: identifies the build
+  // exactly. Null where there is no app image (the simulator); INFO then ends after the labels.
+  const uint8_t* app_elf_sha256 = nullptr;
 };
 
 class Dispatcher {
