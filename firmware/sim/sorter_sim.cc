@@ -40,8 +40,9 @@ const char kUsage[] =
     "  --pty             serve on a new pseudo-terminal; its path is the first line on stdout (default)\n"
     "  --stdio           serve on stdin/stdout (diagnostics go to stderr)\n"
     "  --baud N          throttle both directions to N baud, 10 bits per byte (default: unthrottled)\n"
-    "  --rounding MODE   requantization arithmetic: double (TFLM default), single (TFLITE_SINGLE_ROUNDING),\n"
-    "                    or xnnpack (desktop LiteRT's XNNPACK delegate; not what the device computes)\n";
+    "  --rounding MODE   requantization arithmetic: double (default; TFLM's, what esp-tflite-micro computes on\n"
+    "                    the ESP32-S3), single (a TFLM build with TFLITE_SINGLE_ROUNDING), or xnnpack (desktop\n"
+    "                    LiteRT's XNNPACK delegate; not what the device computes)\n";
 
 // Emulates a UART's byte rate: each call accounts for n bytes and sleeps until the line would have
 // carried them.

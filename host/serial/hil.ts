@@ -761,7 +761,7 @@ export function reportMarkdown(r: HilReport): string {
   L.push('', `Simulator variant the device matched (double, single or xnnpack): **${r.roundingMatched}**.`, '');
   if (r.simulatorVsLitert && Object.keys(r.simulatorVsLitert).length) {
     L.push('## Simulator vs LiteRT int8 (int8 LSB, simulator − LiteRT)', '');
-    L.push('The device runs TFLM arithmetic (double or single rounding); LiteRT requantizes in float through XNNPACK. The xnnpack variant reproduces that arithmetic, so its agreement with LiteRT checks the simulator\'s kernels against an official runtime.', '');
+    L.push('The device\'s arithmetic is TFLM\'s double rounding (esp-tflite-micro does not set TFLITE_SINGLE_ROUNDING and ESP-NN\'s CONFIG_NN_SKIP_NUDGE is off by default); LiteRT requantizes in float through XNNPACK. The double-rounding row is therefore the distance between desktop float requantization and the device, not a kernel error. The xnnpack variant reproduces LiteRT\'s arithmetic, so its agreement checks the simulator\'s kernels against an official runtime; no device computes it.', '');
     L.push('| simulator variant | top-1 agreement | bit-exact images | values within ±1 LSB | max abs Δ |', '|---|---|---|---|---|');
     for (const k of ROUNDINGS) {
       const s = r.simulatorVsLitert[k];

@@ -35,7 +35,7 @@ export function register(program: Command): void {
     )
     .option('--port <path>', 'serial port of the board, e.g. /dev/ttyACM0')
     .option('--sim', 'run against build-host/sim/sorter-sim on a pseudo-terminal instead of a board')
-    .addOption(new Option('--sim-rounding <mode>', 'arithmetic of the simulated device: double or single (TFLM roundings), or xnnpack (desktop LiteRT\'s; no device computes it)').choices([...ROUNDINGS]).default('double'))
+    .addOption(new Option('--sim-rounding <mode>', 'arithmetic of the simulated device: double (the default: TFLM as esp-tflite-micro builds it, the board\'s arithmetic), single (TFLM with TFLITE_SINGLE_ROUNDING), or xnnpack (desktop LiteRT\'s; no device computes it)').choices([...ROUNDINGS]).default('double'))
     .requiredOption('--model <file.tflite>', 'the int8 model the device runs (its SHA-256 must match the device)')
     .requiredOption('--manifest <file>', 'split manifest from plastisort data split')
     .option('--split <name>', 'split to stream: train, val or test', 'test')
