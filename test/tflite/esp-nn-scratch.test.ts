@@ -98,3 +98,20 @@ describe('arena for models/default.tflite on an ESP32-S3 (issue 13 board measure
     expect(budget.preserveAllBytes).toBeGreaterThanOrEqual(4_200_000);
   });
 });
+
+describe('plastisort inspect --json arena breakdown', () => {
+  it('lists activations, scratch per op for each esp-nn form, persistent and the arena the firmware uses', async () => {
+    const { inspectTfliteFile } = await import('../../host/tflite/inspect.ts');
+    const r = await inspectTfliteFile(DEFAULT_MODEL.pathname);
+    expect(r.arena.peakBytes).toBe(276_480);
+    expect(r.arena.totalBytes).toBeGreaterThanOrEqual(664_156);
+    expect(r.arena.persistentParts.fixed).toBeGreaterThan(0);
+    for (const v of r.arena.espNn) {
+      // One request per CONV_2D / DEPTHWISE_CONV_2D plus MEAN and SOFTMAX.
+      expect(v.scratch.length).toBe(35 + 17 + 2);
+      expect(v.scratch.every((s) => s.bytes > 0 && s.name.length > 0)).toBe(true);
+    }
+    const header = readFileSync(new URL('../../firmware/main/model/model_info.h', import.meta.url), 'utf8');
+    expect(header).toContain(`constexpr size_t kArenaBytes = ${r.arena.totalBytes};`);
+  });
+});
