@@ -70,8 +70,14 @@ interface WriteSession {
  */
 export class RomEmulator {
   readonly chip: FlashChip;
-  /** Regions opened by FLASH_BEGIN / FLASH_DEFL_BEGIN, in order. */
-  readonly writes: { offset: number; eraseSize: number; compressed: boolean }[] = [];
+  /** Regions opened by FLASH_BEGIN / FLASH_DEFL_BEGIN, in order, with the modelled clock at the time. */
+  readonly writes: { offset: number; eraseSize: number; compressed: boolean; atModelledMs: number }[] = [];
+  /**
+   * Time the exchange takes on a real link and chip, whatever the wall clock: bytes at the baud rate
+   * (10 bits each, both ways) plus erase and program time. The protocol waits for each answer, so the
+   * parts add up.
+   */
+  modelledMs = 0;
   /** Every command id received in the loader, in order. */
   readonly commands: number[] = [];
   mode: 'off' | 'bootloader' | 'app' = 'app';
@@ -117,6 +123,7 @@ export class RomEmulator {
 
   /** Host → device bytes: resolves after their time on the wire, then the device sees them. */
   async fromHost(bytes: Uint8Array): Promise<void> {
+    this.modelledMs += this.uartMs(bytes.length);
     const wire = this.wireMs(bytes.length);
     if (wire > 0) {
       this.hostClock = Math.max(performance.now(), this.hostClock) + wire;
@@ -125,12 +132,17 @@ export class RomEmulator {
     this.receive(bytes.slice());
   }
 
+  private uartMs(bytes: number): number {
+    return this.wiring === 'classic' ? (bytes * 10 * 1000) / this.baud : 0;
+  }
+
   private wireMs(bytes: number): number {
-    return this.options.throttle && this.wiring === 'classic' ? (bytes * 10 * 1000) / this.baud : 0;
+    return this.options.throttle ? this.uartMs(bytes) : 0;
   }
 
   /** Device → host bytes, after `busyMs` of work on the device and their time on the wire. */
   private emit(bytes: Uint8Array, busyMs = 0): void {
+    this.modelledMs += busyMs + this.uartMs(bytes.length);
     const delay = (this.options.flashTiming ? busyMs : 0) + this.wireMs(bytes.length);
     if (delay === 0 && this.deviceClock <= performance.now()) return this.toHost(bytes);
     this.deviceClock = Math.max(performance.now(), this.deviceClock) + delay;
@@ -354,7 +366,7 @@ export class RomEmulator {
     const busy = this.chip.eraseRange(offset, size);
     this.session = { offset, blocks, blockSize, size };
     if (compressed) this.session.inflate = { stream: createInflate(), written: 0, failed: false };
-    this.writes.push({ offset, eraseSize: size, compressed });
+    this.writes.push({ offset, eraseSize: size, compressed, atModelledMs: this.modelledMs });
     this.reply(cmd, 0, undefined, busy);
   }
 
