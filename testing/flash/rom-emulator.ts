@@ -78,6 +78,8 @@ export class RomEmulator {
    * parts add up.
    */
   modelledMs = 0;
+  /** Every (DTR, RTS) state the host set, in order. */
+  readonly lineStates: [boolean, boolean][] = [];
   /** Every command id received in the loader, in order. */
   readonly commands: number[] = [];
   mode: 'off' | 'bootloader' | 'app' = 'app';
@@ -152,6 +154,7 @@ export class RomEmulator {
   /** DTR/RTS as the host set them; what the chip's EN and IO0 see depends on the wiring. */
   setSignals(dtr: boolean, rts: boolean): void {
     const wasInReset = this.inReset();
+    this.lineStates.push([dtr, rts]);
     this.dtr = dtr;
     this.rts = rts;
     if (this.wiring === 'classic') {
