@@ -15,8 +15,9 @@ export async function readModelForDevice(path: string): Promise<{ data: Uint8Arr
   try {
     problems = validateTfliteModel(readTflite(data, path));
   } catch (e) {
+    // The reader's messages name the file and the fix already.
     const why = (e as Error).message.split('\n')[0]!;
-    throw new UserError(why.includes(path) ? `${why}; re-export it with plastisort quantize` : `${path}: ${why}; re-export it with plastisort quantize`);
+    throw new UserError(why.includes(path) ? why : `${path}: ${why}`);
   }
   if (problems.length > 0) {
     throw new UserError(`${path}: not a usable model (${problems[0]}${problems.length > 1 ? `, and ${problems.length - 1} more` : ''}); re-export it with plastisort quantize`);
