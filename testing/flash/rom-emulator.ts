@@ -1,8 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { constants as zc, createInflate, type Inflate } from 'node:zlib';
 import {
   CHIP_DETECT_MAGIC_REG,
@@ -16,6 +12,7 @@ import {
   encodeResponse,
 } from '../../host/flash/rom-protocol.ts';
 import { SlipDecoder, slipEncode } from '../../host/flash/slip.ts';
+import { startEmulatedApp, type EmulatedAppOptions } from './emulated-app.ts';
 import { FlashChip } from './flash-chip.ts';
 
 export interface RomEmulatorOptions {
@@ -44,8 +41,8 @@ export interface RomEmulatorOptions {
    * disables the one and sets the other to feed itself.
    */
   watchdogAfterCommands?: number;
-  /** What the board runs after a normal boot: the host simulator on stdio (see RomEmulator.startApp). */
-  app?: { simBinary: string; builtinModel: string; modelPartitionOffset: number };
+  /** What the board runs after a normal boot: the host simulator on stdio (see emulated-app.ts). */
+  app?: EmulatedAppOptions;
 }
 
 /** A ROM answers SYNC with a non-zero value (the stub answers 0; esptool tells them apart by it). */
@@ -199,36 +196,14 @@ export class RomEmulator {
     if (!download) this.startApp();
   }
 
-  /** The model partition's model when its header is intact (magic, length, SHA-256), as the firmware checks. */
-  private partitionModel(offset: number): Uint8Array | undefined {
-    const h = this.flash.subarray(offset, offset + 64);
-    const v = new DataView(h.buffer, h.byteOffset, 64);
-    if (new TextDecoder().decode(h.subarray(0, 4)) !== 'PSMD') return undefined;
-    const len = v.getUint32(8, true);
-    if (len === 0 || offset + 64 + len > this.flash.length) return undefined;
-    const model = this.flash.subarray(offset + 64, offset + 64 + len);
-    const sha = createHash('sha256').update(model).digest();
-    return sha.equals(Buffer.from(h.subarray(16, 48))) ? model : undefined;
-  }
-
-  /** Runs the host simulator with the model found in the model partition, else the built-in one, as the firmware does. */
+  /** Starts the app the board boots into, when the test gave one. */
   private startApp(): void {
     const app = this.options.app;
     if (!app) return;
     this.stopApp();
-    const fromPartition = this.partitionModel(app.modelPartitionOffset);
-    let modelPath = app.builtinModel;
-    this.appModelSource = 'built-in';
-    if (fromPartition) {
-      modelPath = join(mkdtempSync(join(tmpdir(), 'emu-model-')), 'model.tflite');
-      writeFileSync(modelPath, fromPartition);
-      this.appModelSource = 'partition';
-    }
-    const child = spawn(app.simBinary, ['--model', modelPath, '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdout.on('data', (b: Buffer) => this.emit(new Uint8Array(b)));
-    child.stderr.resume();
-    child.stdin.on('error', () => {});
-    this.appProcess = child;
+    const started = startEmulatedApp(app, this.flash, (bytes) => this.emit(bytes));
+    this.appProcess = started.process;
+    this.appModelSource = started.modelSource;
   }
 
   stopApp(): void {
