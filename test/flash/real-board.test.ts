@@ -70,6 +70,25 @@ describe('the ESP32-S3 USB-Serial-JTAG port', () => {
   });
 });
 
+describe('the ROM', () => {
+  it('refuses a write past the flash size SPI_SET_PARAMS gave it, before erasing anything', async () => {
+    const { emulator, link } = await board();
+    emulator.flash.fill(0x5a);
+    const loader = new RomLoader(link, 500);
+    try {
+      await loader.connect('classic');
+      await loader.attachFlash(0x100000);
+      await expect(loader.writeFlash(0xff000, new Uint8Array(0x2000), undefined, true)).rejects.toThrow(/refused FLASH_DEFL_BEGIN: failed to act/);
+      await loader.writeFlash(0xff000, new Uint8Array(0x1000), undefined, true);
+    } finally {
+      loader.dispose();
+      await link.close();
+    }
+    expect(emulator.flash.subarray(0xff000, 0x100000).every((b) => b === 0)).toBe(true);
+    expect(emulator.flash[0x100000]).toBe(0x5a);
+  });
+});
+
 describe('a noisy link', () => {
   for (const compress of [false, true]) {
     it(`sends a refused ${compress ? 'compressed ' : ''}block again and finishes`, async () => {
