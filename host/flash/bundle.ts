@@ -2,7 +2,27 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
-import { loadFlashPlan } from './images.ts';
+import { UserError } from '../util/errors.ts';
+
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+import { modelPartitionImage } from './flash.ts';
+import { loadFlashPlan, type FlashPlan } from './images.ts';
+import { readModelForDevice } from './model-file.ts';
+
+/** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
+export const BUNDLE_MODEL_IMAGE = 'model-partition.bin';
+
+/**
+ * esptool's argument file, as ESP-IDF writes build/flash_args: the flash settings on the first line,
+ * then one `offset file` line per image, so `esptool.py --chip esp32s3 write_flash @flash_args` run in
+ * the bundle folder writes everything.
+ */
+export function esptoolFlashArgs(plan: FlashPlan, extra: { offset: number; file: string }[] = []): string {
+  const { flash_mode, flash_freq, flash_size } = plan.flashSettings;
+  const lines = [`--flash_mode ${flash_mode} --flash_freq ${flash_freq} --flash_size ${flash_size}`];
+  for (const img of [...plan.images, ...extra]) lines.push(`0x${img.offset.toString(16)} ${img.file}`);
+  return lines.join('\n') + '\n';
+}
 
 export interface BundleManifest {
   schema: 'plastisort.bundle/1';
@@ -13,10 +33,12 @@ export interface BundleManifest {
 
 /**
  * Packs what a technician needs into one folder: the app images with their flasher_args.json, the
- * model, and a manifest of SHA-256s that `plastisort flash --bundle` checks before writing.
+ * model, the model partition image, esptool's flash_args, and a manifest of SHA-256s that
+ * `plastisort flash --bundle` checks before writing. The model is read and checked in full first.
  */
 export async function createBundle(flasherArgsPath: string, outDir: string, modelPath?: string): Promise<BundleManifest> {
   const plan = await loadFlashPlan(flasherArgsPath);
+  const model = modelPath ? await readModelForDevice(modelPath) : undefined;
   const srcDir = dirname(flasherArgsPath);
   const manifest: BundleManifest = {
     schema: 'plastisort.bundle/1',
@@ -31,16 +53,18 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
       await copyFile(join(srcDir, img.file), join(tmp, img.file));
       manifest.files.push({ path: img.file, role: img.role, offset: img.offset, bytes: img.data.length, sha256: img.sha256 });
     }
-    if (modelPath) {
-      const model = await readFile(modelPath);
-      await writeFile(join(tmp, 'model.tflite'), model);
-      manifest.files.push({
-        path: 'model.tflite',
-        role: 'model',
-        bytes: model.length,
-        sha256: createHash('sha256').update(model).digest('hex'),
-      });
+    const extra: { offset: number; file: string }[] = [];
+    if (model) {
+      await writeFile(join(tmp, 'model.tflite'), model.data);
+      manifest.files.push({ path: 'model.tflite', role: 'model', bytes: model.data.length, sha256: sha256(model.data) });
+      const image = modelPartitionImage(plan, model);
+      await writeFile(join(tmp, BUNDLE_MODEL_IMAGE), image.data);
+      manifest.files.push({ path: BUNDLE_MODEL_IMAGE, role: 'model-partition', offset: image.offset, bytes: image.data.length, sha256: image.sha256 });
+      extra.push({ offset: image.offset, file: BUNDLE_MODEL_IMAGE });
     }
+    const flashArgs = esptoolFlashArgs(plan, extra);
+    await writeFile(join(tmp, 'flash_args'), flashArgs);
+    manifest.files.push({ path: 'flash_args', role: 'esptool-args', bytes: Buffer.byteLength(flashArgs), sha256: sha256(flashArgs) });
     await writeFile(join(tmp, 'manifest.json'), stableJson(manifest));
   });
   return manifest;
@@ -48,7 +72,6 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
 
 /** Checks a bundle's files against its manifest; returns the path of its flasher_args.json. */
 export async function verifyBundle(dir: string): Promise<string> {
-  const { UserError } = await import('../util/errors.ts');
   const manifestPath = join(dir, 'manifest.json');
   let manifest: BundleManifest;
   try {

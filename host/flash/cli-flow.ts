@@ -1,17 +1,16 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
-import { verifyBundle } from './bundle.ts';
-import { flashBoard, imagesToWrite, type FlashResult } from './flash.ts';
-import { loadFlashPlan } from './images.ts';
-import { openSerialLink } from './link.ts';
-import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
-import type { ResetStrategy } from './rom-loader.ts';
-import type { BindingInterface } from '@serialport/bindings-interface';
 import { appImageElfSha256 } from './app-image.ts';
+import { verifyBundle } from './bundle.ts';
+import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.ts';
+import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
+import { openSerialLink, type ByteLink } from './link.ts';
+import { readModelForDevice } from './model-file.ts';
+import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
+import { RESET_STRATEGIES, type ResetStrategy } from './rom-loader.ts';
 import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
 
 export interface FlashCommandOptions {
@@ -21,7 +20,9 @@ export interface FlashCommandOptions {
   build: string;
   model?: string;
   modelOnly: boolean;
-  reset?: ResetStrategy;
+  reset?: string;
+  /** Send compressed blocks (default true). */
+  compress?: boolean;
   /** Ask the app for its firmware version and model hash after the reset (default true). */
   verify?: boolean;
   appBaud?: number;
@@ -31,8 +32,25 @@ export interface FlashCommandResult extends FlashResult {
   identity?: FlashedIdentity;
 }
 
-/** Resolves the images, the port and the reset style, then flashes with a progress bar. */
-export async function runFlashCommand(opts: FlashCommandOptions, binding?: BindingInterface): Promise<FlashCommandResult> {
+/** What a flash writes, checked before any port is opened. */
+export interface PreparedFlash {
+  plan: FlashPlan;
+  model?: { data: Uint8Array; source: string };
+  images: FlashImage[];
+  reset?: ResetStrategy;
+}
+
+export function parseResetStrategy(text: string | undefined): ResetStrategy | undefined {
+  if (text === undefined) return undefined;
+  if (!(RESET_STRATEGIES as readonly string[]).includes(text)) {
+    throw new UserError(`--reset ${text}: unknown reset style; use one of ${RESET_STRATEGIES.join(', ')}`);
+  }
+  return text as ResetStrategy;
+}
+
+/** Resolves and checks the images, the model and the reset style; touches no board. */
+export async function prepareFlash(opts: FlashCommandOptions): Promise<PreparedFlash> {
+  const reset = parseResetStrategy(opts.reset);
   const flasherArgs = opts.bundle ? await verifyBundle(opts.bundle) : join(opts.build, 'flasher_args.json');
   if (!opts.bundle && !existsSync(flasherArgs)) {
     throw new UserError(
@@ -40,25 +58,21 @@ export async function runFlashCommand(opts: FlashCommandOptions, binding?: Bindi
     );
   }
   const plan = await loadFlashPlan(flasherArgs);
-  let model: { data: Uint8Array; source: string } | undefined;
-  if (opts.model) {
-    if (!existsSync(opts.model)) throw new UserError(`${opts.model}: no such model file`);
-    model = { data: new Uint8Array(await readFile(opts.model)), source: opts.model };
-  }
+  const model = opts.model ? await readModelForDevice(opts.model) : undefined;
   // Checks sizes before a board is touched.
   const images = imagesToWrite(plan, model, opts.modelOnly);
-  const total = images.reduce((s, i) => s + i.data.length, 0);
+  return { plan, model, images, reset };
+}
 
-  let portPath = opts.port;
-  let reset: ResetStrategy = opts.reset ?? 'classic';
-  if (!portPath && binding) portPath = (await binding.list())[0]?.path;
-  if (!portPath) {
-    const chosen = choosePort(await listSerialPorts());
-    portPath = chosen.path;
-    reset = opts.reset ?? resetStrategyFor(chosen);
-    log.info(`using ${portPath} (USB ${chosen.vendorId ?? '?'}:${chosen.productId ?? '?'})`);
-  }
-  const link = await openSerialLink(portPath, 115200, binding);
+/** Flashes over an open link with a progress bar, then asks the app who it is. */
+export async function flashOverLink(
+  prepared: PreparedFlash,
+  link: ByteLink,
+  reset: ResetStrategy,
+  opts: FlashCommandOptions,
+): Promise<FlashCommandResult> {
+  const { plan, model, images } = prepared;
+  const total = images.reduce((s, i) => s + padToWord(i.data).length, 0);
   let bar: Progress | undefined;
   let done = 0;
   let lastRole = '';
@@ -72,6 +86,7 @@ export async function runFlashCommand(opts: FlashCommandOptions, binding?: Bindi
       resetStrategy: reset,
       model,
       modelOnly: opts.modelOnly,
+      compress: opts.compress,
       log: log.info,
       onProgress: (role, written) => {
         if (role !== lastRole) {
@@ -96,7 +111,25 @@ export async function runFlashCommand(opts: FlashCommandOptions, binding?: Bindi
     return result;
   } finally {
     bar?.stop();
-    await link.close();
     if (done < total) log.info(`flashed ${done} of ${total} bytes`);
+  }
+}
+
+/** `plastisort flash`: checks the images, finds the port and its reset style, flashes and verifies. */
+export async function runFlashCommand(opts: FlashCommandOptions): Promise<FlashCommandResult> {
+  const prepared = await prepareFlash(opts);
+  let portPath = opts.port;
+  let reset: ResetStrategy = prepared.reset ?? 'classic';
+  if (!portPath) {
+    const chosen = choosePort(await listSerialPorts());
+    portPath = chosen.path;
+    reset = prepared.reset ?? resetStrategyFor(chosen);
+    log.info(`using ${portPath} (USB ${chosen.vendorId ?? '?'}:${chosen.productId ?? '?'})`);
+  }
+  const link = await openSerialLink(portPath, 115200);
+  try {
+    return await flashOverLink(prepared, link, reset, opts);
+  } finally {
+    await link.close();
   }
 }

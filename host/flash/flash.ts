@@ -14,6 +14,8 @@ export interface FlashOptions {
   /** With modelOnly, only the model partition is written (header + model). */
   model?: { data: Uint8Array; source: string };
   modelOnly?: boolean;
+  /** Send zlib-compressed blocks (FLASH_DEFL_*), which the ESP32-S3 ROM inflates; default true. */
+  compress?: boolean;
   onProgress?: (role: string, written: number, total: number) => void;
   log?: (line: string) => void;
 }
@@ -21,6 +23,7 @@ export interface FlashOptions {
 export interface FlashedRegion {
   role: string;
   offset: number;
+  /** Bytes written, the image padded to a 4-byte multiple as esptool pads it. */
   bytes: number;
   md5: string;
   seconds: number;
@@ -31,30 +34,39 @@ export interface FlashResult {
   regions: FlashedRegion[];
   bytesWritten: number;
   seconds: number;
+  /** Whether the ROM talked over USB-Serial-JTAG (and its watchdogs were quieted). */
+  usbJtag: boolean;
+  /** Data blocks sent again after a refusal or a lost answer. */
+  retries: number;
+}
+
+/** esptool pads every image with 0xFF to a 4-byte multiple before writing and hashing it. */
+export function padToWord(data: Uint8Array): Uint8Array {
+  if (data.length % 4 === 0) return data;
+  const out = new Uint8Array(Math.ceil(data.length / 4) * 4).fill(0xff);
+  out.set(data);
+  return out;
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** The model partition image (header + model) at the model partition's offset, refused if it does not fit. */
+export function modelPartitionImage(plan: FlashPlan, model: { data: Uint8Array; source: string }): FlashImage {
+  const part = modelPartition(plan);
+  const data = buildModelPartitionImage(model.data, model.source);
+  if (data.length > part.size) {
+    throw new UserError(
+      `${model.source}: the model needs ${data.length} bytes with its header, the "${part.label}" partition holds ${part.size}; enlarge it in firmware/partitions.csv or use a smaller model`,
+    );
+  }
+  return { role: 'model', offset: part.offset, file: model.source, data, sha256: createHash('sha256').update(data).digest('hex') };
+}
 
 /** The images a flash writes, with the model partition image appended (or alone with modelOnly). */
 export function imagesToWrite(plan: FlashPlan, model?: FlashOptions['model'], modelOnly = false): FlashImage[] {
   if (modelOnly && !model) throw new UserError('--model-only needs --model FILE.tflite');
   const images = modelOnly ? [] : [...plan.images];
-  if (model) {
-    const part = modelPartition(plan);
-    const data = buildModelPartitionImage(model.data, model.source);
-    if (data.length > part.size) {
-      throw new UserError(
-        `${model.source}: the model needs ${data.length} bytes with its header, the "${part.label}" partition holds ${part.size}; enlarge it in firmware/partitions.csv or use a smaller model`,
-      );
-    }
-    images.push({
-      role: 'model',
-      offset: part.offset,
-      file: model.source,
-      data,
-      sha256: createHash('sha256').update(data).digest('hex'),
-    });
-  }
+  if (model) images.push(modelPartitionImage(plan, model));
   return images;
 }
 
@@ -67,16 +79,18 @@ export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
     await loader.connect(opts.resetStrategy);
     const chip = await loader.checkChip();
     log(`connected to ${chip} on ${opts.link.path}`);
+    const usbJtag = await loader.quietWatchdogsOnUsb();
     await loader.attachFlash(opts.plan.flashSize);
     if (opts.baud !== 115200) await loader.changeBaudRate(opts.baud);
     const regions: FlashedRegion[] = [];
     for (const img of images) {
       const started = performance.now();
-      const expected = createHash('md5').update(img.data).digest('hex');
+      const data = padToWord(img.data);
+      const expected = createHash('md5').update(data).digest('hex');
       let md5: string;
       try {
-        await loader.writeFlash(img.offset, img.data, (w, total) => opts.onProgress?.(img.role, w, total));
-        md5 = await loader.flashMd5(img.offset, img.data.length);
+        await loader.writeFlash(img.offset, data, (w, total) => opts.onProgress?.(img.role, w, total), opts.compress ?? true);
+        md5 = await loader.flashMd5(img.offset, data.length);
       } catch (e) {
         throw halfWritten(img, e as Error);
       }
@@ -86,12 +100,16 @@ export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
           new FlashError(`MD5 mismatch after writing ${img.file} at ${hex(img.offset)}: expected ${expected}, the board has ${md5}`),
         );
       }
-      regions.push({ role: img.role, offset: img.offset, bytes: img.data.length, md5, seconds: (performance.now() - started) / 1000 });
+      regions.push({ role: img.role, offset: img.offset, bytes: data.length, md5, seconds: (performance.now() - started) / 1000 });
       log(`wrote ${img.role} ${img.file} (${img.data.length} bytes at ${hex(img.offset)}), MD5 verified`);
     }
-    await loader.hardReset();
+    // Without reset lines, FLASH_END asks the ROM to run the new app.
+    if (opts.resetStrategy === 'none') await loader.runUserCode();
+    else await loader.hardReset();
     return {
       chip,
+      usbJtag,
+      retries: loader.retries,
       regions,
       bytesWritten: regions.reduce((s, r) => s + r.bytes, 0),
       seconds: (performance.now() - t0) / 1000,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { ESP32S3_CHIP_ID } from './rom-protocol.ts';
 import {
   MODEL_PARTITION_LABEL,
   PARTITION_TYPE_APP,
@@ -39,6 +40,23 @@ export interface FlashPlan {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** esp_image_header_t: magic 0xE9 at byte 0, chip id (uint16) at byte 12. */
+const ESP_IMAGE_MAGIC = 0xe9;
+const IMAGE_CHIP_IDS: Record<number, string> = { 0: 'ESP32', 2: 'ESP32-S2', 5: 'ESP32-C3', 9: 'ESP32-S3', 12: 'ESP32-C2', 13: 'ESP32-C6', 16: 'ESP32-H2' };
+
+/** Refuses a bootloader or app image that is not an ESP image built for the ESP32-S3, before any board is touched. */
+export function checkImageChip(data: Uint8Array, file: string): void {
+  if (data.length < 24 || data[0] !== ESP_IMAGE_MAGIC) {
+    throw new UserError(`${file}: not an ESP image (first byte 0x${(data[0] ?? 0).toString(16)}, expected 0xe9); rebuild the firmware`);
+  }
+  const chipId = data[12]! | (data[13]! << 8);
+  if (chipId !== ESP32S3_CHIP_ID) {
+    throw new UserError(
+      `${file}: the image is built for chip id ${chipId} (${IMAGE_CHIP_IDS[chipId] ?? 'unknown'}), not ${ESP32S3_CHIP_ID} (ESP32-S3); run idf.py set-target esp32s3 and rebuild`,
+    );
+  }
+}
 
 function parseOffset(text: string, source: string): number {
   const n = Number(text);
@@ -80,6 +98,7 @@ export async function loadFlashPlan(flasherArgsPath: string): Promise<FlashPlan>
     const data = new Uint8Array(await readFile(path));
     const offset = parseOffset(offsetText, flasherArgsPath);
     const role = roles.get(file) ?? (offset === 0 ? 'bootloader' : file);
+    if (role === 'app' || role === 'bootloader') checkImageChip(data, path);
     images.push({ role, offset, file, data, sha256: createHash('sha256').update(data).digest('hex') });
   }
   images.sort((a, b) => a.offset - b.offset);

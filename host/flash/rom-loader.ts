@@ -1,3 +1,4 @@
+import { deflateSync } from 'node:zlib';
 import { UserError } from '../util/errors.ts';
 import { sleep, type ByteLink } from './link.ts';
 import {
@@ -9,6 +10,7 @@ import {
   FLASH_SECTOR,
   ROM_ERRORS,
   ROM_FLASH_BLOCK,
+  S3,
   SYNC_PAYLOAD,
   checksum,
   decodeResponse,
@@ -20,7 +22,13 @@ import { SlipDecoder, slipEncode } from './slip.ts';
 
 export class FlashError extends UserError {}
 
-export type ResetStrategy = 'classic' | 'usb-jtag' | 'none';
+export const RESET_STRATEGIES = ['classic', 'usb-jtag', 'none'] as const;
+export type ResetStrategy = (typeof RESET_STRATEGIES)[number];
+
+/** esptool's figures: a failed block is sent up to 3 times; erase and write take up to 30 and 40 s/MiB. */
+const WRITE_BLOCK_ATTEMPTS = 3;
+const ERASE_MS_PER_MIB = 30_000;
+const WRITE_MS_PER_MIB = 40_000;
 
 export interface WriteProgress {
   (written: number, total: number): void;
@@ -88,24 +96,36 @@ export class RomLoader {
     return r;
   }
 
+  private async lines(dtr: boolean, rts: boolean): Promise<void> {
+    try {
+      await this.link.setSignals({ dtr, rts });
+    } catch (e) {
+      throw new FlashError(
+        `${this.link.path}: cannot set DTR/RTS (${(e as Error).message}); a pty, socat or ser2net port has no modem lines: put the board in download mode by hand (hold BOOT, tap RESET) and pass --reset none`,
+      );
+    }
+  }
+
   private async resetIntoBootloader(strategy: ResetStrategy): Promise<void> {
-    // DTR drives IO0 and RTS drives EN through the usual auto-reset transistors (inverted).
+    // (DTR, RTS) steps as esptool's: DTR drives IO0 and RTS drives EN through the usual
+    // two-transistor circuit, where both asserted leaves the chip alone.
     if (strategy === 'classic') {
-      await this.link.setSignals({ dtr: false, rts: true });
+      await this.lines(false, true);
       await sleep(100);
-      await this.link.setSignals({ dtr: true, rts: false });
+      await this.lines(true, false);
       await sleep(50);
-      await this.link.setSignals({ dtr: false, rts: false });
+      await this.lines(false, false);
     } else if (strategy === 'usb-jtag') {
-      // The USB-Serial-JTAG peripheral decodes the same lines itself, in a different order.
-      await this.link.setSignals({ dtr: false, rts: false });
+      // The USB-Serial-JTAG peripheral latches download mode at (1,0) and forgets it at (0,0), so the
+      // way into reset at (0,1) goes through (1,1), one line at a time, as esptool does.
+      await this.lines(false, false);
       await sleep(100);
-      await this.link.setSignals({ dtr: true, rts: false });
+      await this.lines(true, false);
       await sleep(100);
-      await this.link.setSignals({ dtr: false, rts: true });
-      await this.link.setSignals({ dtr: false, rts: true });
+      await this.lines(true, true);
+      await this.lines(false, true);
       await sleep(100);
-      await this.link.setSignals({ dtr: false, rts: false });
+      await this.lines(false, false);
     }
   }
 
@@ -134,6 +154,10 @@ export class RomLoader {
     return (await this.command(Cmd.READ_REG, words(address))).value;
   }
 
+  async writeReg(address: number, value: number, mask = 0xffffffff): Promise<void> {
+    await this.command(Cmd.WRITE_REG, words(address, value, mask, 0));
+  }
+
   /** Returns the chip name, and refuses anything but an ESP32-S3. */
   async checkChip(): Promise<string> {
     const magic = await this.readReg(CHIP_DETECT_MAGIC_REG);
@@ -142,6 +166,24 @@ export class RomLoader {
       throw new FlashError(`${this.link.path}: the board is an ${name}, not an ESP32-S3; this firmware only runs on ESP32-S3`);
     }
     return name;
+  }
+
+  /**
+   * Over USB-Serial-JTAG a reset does not stop the RTC watchdog or the super watchdog that a crashing
+   * app left armed; like esptool, disable the one and let the other feed itself before flashing.
+   * Returns whether the ROM talks over USB-Serial-JTAG.
+   */
+  async quietWatchdogsOnUsb(): Promise<boolean> {
+    const port = (await this.readReg(S3.UARTDEV_BUF_NO)) & 0xff;
+    if (port !== S3.UARTDEV_BUF_NO_USB_JTAG_SERIAL) return false;
+    await this.writeReg(S3.RTC_CNTL_WDTWPROTECT_REG, S3.RTC_CNTL_WDT_WKEY);
+    await this.writeReg(S3.RTC_CNTL_WDTCONFIG0_REG, 0);
+    await this.writeReg(S3.RTC_CNTL_WDTWPROTECT_REG, 0);
+    await this.writeReg(S3.RTC_CNTL_SWD_WPROTECT_REG, S3.RTC_CNTL_SWD_WKEY);
+    const swd = await this.readReg(S3.RTC_CNTL_SWD_CONF_REG);
+    await this.writeReg(S3.RTC_CNTL_SWD_CONF_REG, (swd | S3.RTC_CNTL_SWD_AUTO_FEED_EN) >>> 0);
+    await this.writeReg(S3.RTC_CNTL_SWD_WPROTECT_REG, 0);
+    return true;
   }
 
   async attachFlash(flashSizeBytes: number): Promise<void> {
@@ -157,22 +199,73 @@ export class RomLoader {
     this.responses.length = 0;
   }
 
-  async writeFlash(offset: number, image: Uint8Array, onProgress?: WriteProgress): Promise<void> {
+  /** Sends one data block, again on a refusal or a lost answer, up to esptool's three attempts. */
+  private async sendBlock(cmd: number, block: Uint8Array, seq: number, timeoutMs: number): Promise<void> {
+    const payload = new Uint8Array(16 + block.length);
+    payload.set(words(block.length, seq, 0, 0), 0);
+    payload.set(block, 16);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.command(cmd, payload, checksum(block), timeoutMs);
+        return;
+      } catch (e) {
+        if (!(e instanceof FlashError) || attempt >= WRITE_BLOCK_ATTEMPTS) throw e;
+        this.retries++;
+        await sleep(150);
+      }
+    }
+  }
+
+  /** Blocks sent again after a refusal or a lost answer, over this loader's life. */
+  retries = 0;
+
+  private timeoutFor(bytes: number, msPerMiB: number): number {
+    return Math.max(this.defaultTimeoutMs, Math.ceil((bytes / 0x100000) * msPerMiB));
+  }
+
+  /**
+   * Writes `image` at `offset` in 1 KiB blocks. The ROM erases the whole region when the write begins
+   * and programs each block before answering. With `compress`, the blocks carry a zlib stream the ROM
+   * inflates (FLASH_DEFL_*), so fewer bytes cross the link.
+   */
+  async writeFlash(offset: number, image: Uint8Array, onProgress?: WriteProgress, compress = false): Promise<void> {
     if (offset % FLASH_SECTOR !== 0) throw new FlashError(`flash offset 0x${offset.toString(16)} is not a multiple of 4 KiB`);
+    if (compress) return this.writeCompressed(offset, image, onProgress);
     const blocks = Math.ceil(image.length / ROM_FLASH_BLOCK);
     const eraseSize = Math.ceil(image.length / FLASH_SECTOR) * FLASH_SECTOR;
-    // Erasing takes time on the device: allow ~30 s per MiB as esptool does.
-    const eraseTimeout = Math.max(this.defaultTimeoutMs, Math.ceil((eraseSize / 0x100000) * 30_000));
-    await this.command(Cmd.FLASH_BEGIN, words(eraseSize, blocks, ROM_FLASH_BLOCK, offset, 0), 0, eraseTimeout);
+    await this.command(Cmd.FLASH_BEGIN, words(eraseSize, blocks, ROM_FLASH_BLOCK, offset, 0), 0, this.timeoutFor(eraseSize, ERASE_MS_PER_MIB));
     for (let seq = 0; seq < blocks; seq++) {
       const block = new Uint8Array(ROM_FLASH_BLOCK).fill(0xff);
       block.set(image.subarray(seq * ROM_FLASH_BLOCK, (seq + 1) * ROM_FLASH_BLOCK));
-      const payload = new Uint8Array(16 + ROM_FLASH_BLOCK);
-      payload.set(words(ROM_FLASH_BLOCK, seq, 0, 0), 0);
-      payload.set(block, 16);
-      await this.command(Cmd.FLASH_DATA, payload, checksum(block));
+      await this.sendBlock(Cmd.FLASH_DATA, block, seq, this.timeoutFor(ROM_FLASH_BLOCK, WRITE_MS_PER_MIB));
       onProgress?.(Math.min(image.length, (seq + 1) * ROM_FLASH_BLOCK), image.length);
     }
+  }
+
+  private async writeCompressed(offset: number, image: Uint8Array, onProgress?: WriteProgress): Promise<void> {
+    const packed = deflateSync(image, { level: 9 });
+    const blocks = Math.ceil(packed.length / ROM_FLASH_BLOCK);
+    // The ROM erases the uncompressed size rounded up to whole blocks, as esptool tells it.
+    const eraseSize = Math.ceil(image.length / ROM_FLASH_BLOCK) * ROM_FLASH_BLOCK;
+    await this.command(
+      Cmd.FLASH_DEFL_BEGIN,
+      words(eraseSize, blocks, ROM_FLASH_BLOCK, offset, 0),
+      0,
+      this.timeoutFor(eraseSize, ERASE_MS_PER_MIB),
+    );
+    // A block may inflate to many times its size, and the ROM writes all of it before answering.
+    const blockTimeout = this.timeoutFor(ROM_FLASH_BLOCK * Math.max(1, image.length / packed.length) * 2, WRITE_MS_PER_MIB);
+    for (let seq = 0; seq < blocks; seq++) {
+      const block = packed.subarray(seq * ROM_FLASH_BLOCK, (seq + 1) * ROM_FLASH_BLOCK);
+      await this.sendBlock(Cmd.FLASH_DEFL_DATA, block, seq, blockTimeout);
+      onProgress?.(Math.min(image.length, Math.round(((seq + 1) / blocks) * image.length)), image.length);
+    }
+  }
+
+  /** Leaves the loader and starts the app without a reset line: FLASH_END asking to run user code. */
+  async runUserCode(): Promise<void> {
+    await this.command(Cmd.FLASH_BEGIN, words(0, 0, ROM_FLASH_BLOCK, 0, 0));
+    await this.command(Cmd.FLASH_END, words(1));
   }
 
   /** MD5 of a flash region as the device computes it, hex. */
@@ -185,8 +278,8 @@ export class RomLoader {
   }
 
   async hardReset(): Promise<void> {
-    await this.link.setSignals({ dtr: false, rts: true });
+    await this.lines(false, true);
     await sleep(100);
-    await this.link.setSignals({ dtr: false, rts: false });
+    await this.lines(false, false);
   }
 }

@@ -8,11 +8,16 @@ export const Cmd = {
   FLASH_DATA: 0x03,
   FLASH_END: 0x04,
   SYNC: 0x08,
+  WRITE_REG: 0x09,
   READ_REG: 0x0a,
   SPI_SET_PARAMS: 0x0b,
   SPI_ATTACH: 0x0d,
   CHANGE_BAUDRATE: 0x0f,
+  FLASH_DEFL_BEGIN: 0x10,
+  FLASH_DEFL_DATA: 0x11,
+  FLASH_DEFL_END: 0x12,
   SPI_FLASH_MD5: 0x13,
+  GET_SECURITY_INFO: 0x14,
 } as const;
 
 export const CMD_NAMES: Record<number, string> = Object.fromEntries(
@@ -30,6 +35,30 @@ export const CHIP_MAGIC: Record<number, string> = {
   0xfff0c101: 'ESP8266',
 };
 export const ESP32S3_MAGIC = 0x00000009;
+/** Chip id in GET_SECURITY_INFO and at byte 12 of an application image header. */
+export const ESP32S3_CHIP_ID = 9;
+
+/**
+ * ESP32-S3 registers esptool touches over USB-Serial-JTAG: the ROM variable telling which port the
+ * ROM talks on, and the RTC watchdog and super watchdog, which are not reset by a USB-Serial-JTAG
+ * reset and would otherwise reset a board in a boot loop in the middle of a flash.
+ */
+export const S3 = {
+  UARTDEV_BUF_NO: 0x3fcef14c,
+  UARTDEV_BUF_NO_USB_JTAG_SERIAL: 4,
+  RTC_CNTL_WDTCONFIG0_REG: 0x60008000 + 0x98,
+  RTC_CNTL_WDTWPROTECT_REG: 0x60008000 + 0xb0,
+  RTC_CNTL_WDT_WKEY: 0x50d83aa1,
+  RTC_CNTL_SWD_CONF_REG: 0x60008000 + 0xb4,
+  RTC_CNTL_SWD_WPROTECT_REG: 0x60008000 + 0xb8,
+  RTC_CNTL_SWD_WKEY: 0x8f1d312a,
+  RTC_CNTL_SWD_AUTO_FEED_EN: 0x80000000,
+  /** SPI0/1 controller registers used to run a flash command such as RDID (0x9F). */
+  SPI_REG_BASE: 0x60002000,
+  SPI_CMD_USR: 1 << 18,
+  SPI_USR2_OFFS: 0x20,
+  SPI_W0_OFFS: 0x58,
+} as const;
 
 /** ROM loader (not the stub) writes flash in 1 KiB blocks. */
 export const ROM_FLASH_BLOCK = 0x400;
@@ -46,6 +75,8 @@ export const ROM_ERRORS: Record<number, string> = {
   0x0a: 'flash read length error',
   0x0b: 'deflate error',
 };
+/** The ROM's answer to a command it does not know or a malformed one. */
+export const ROM_INVALID_RECV_MSG = 0x05;
 
 export const SYNC_PAYLOAD = Uint8Array.from([0x07, 0x07, 0x12, 0x20, ...new Array<number>(32).fill(0x55)]);
 

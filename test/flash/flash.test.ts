@@ -7,18 +7,19 @@ import { flashBoard } from '../../host/flash/flash.ts';
 import { loadFlashPlan } from '../../host/flash/images.ts';
 import { openSerialLink } from '../../host/flash/link.ts';
 import { MODEL_HEADER_SIZE, buildModelPartitionImage } from '../../host/flash/model-partition.ts';
-import { RomEmulator } from '../../host/flash/rom-emulator.ts';
+import { RomEmulator, type RomEmulatorOptions } from '../../testing/flash/rom-emulator.ts';
+import { emulatorBinding } from '../../testing/flash/serialport-binding.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { APP_OFFSET, MODEL_OFFSET, bytes, fakeTflite, makeBuildDir } from './fixtures.ts';
+import { APP_OFFSET, MODEL_OFFSET, bytes, fakeTflite, makeBuildDir } from '../../testing/flash/build-fixture.ts';
 
 const PORT = '/dev/ttyEMU0';
 
-async function setup(emulatorOptions = {}, appBytes?: number) {
+async function setup(emulatorOptions: RomEmulatorOptions = {}, appBytes?: number) {
   const dir = await mkdtemp(join(tmpdir(), 'flash-'));
   const images = await makeBuildDir(dir, appBytes);
   const plan = await loadFlashPlan(join(dir, 'flasher_args.json'));
   const emulator = new RomEmulator(emulatorOptions);
-  const link = await openSerialLink(PORT, 115200, emulator.binding(PORT));
+  const link = await openSerialLink(PORT, 115200, emulatorBinding(emulator, PORT));
   return { dir, images, plan, emulator, link };
 }
 
@@ -35,6 +36,9 @@ describe('flashBoard against the ROM bootloader emulator', () => {
     try {
       const result = await flashBoard({ plan, link, baud: 460800, resetStrategy: 'classic' });
       expect(result.chip).toBe('ESP32-S3');
+      expect(result.usbJtag).toBe(false);
+      // Compressed by default: every region went through FLASH_DEFL_*.
+      expect(emulator.writes.every((w) => w.compressed)).toBe(true);
       expect(result.regions.map((r) => [r.role, r.offset])).toEqual([
         ['bootloader', 0x0],
         ['partition-table', 0x8000],
@@ -49,6 +53,7 @@ describe('flashBoard against the ROM bootloader emulator', () => {
     // Nothing outside the written images changed.
     // The ROM erases whole 4 KiB sectors, so each image's last sector is erased past its end.
     const sectorEnd = (n: number) => Math.ceil(n / 4096) * 4096;
+    expect(images.bootloader!.length % 4).not.toBe(0);
     const written = [
       [0x0, sectorEnd(images.bootloader!.length)],
       [0x8000, sectorEnd(images.table!.length)],
@@ -65,7 +70,7 @@ describe('flashBoard against the ROM bootloader emulator', () => {
   it('catches a byte flipped in transit that the XOR checksum misses, and says the app is half-written', async () => {
     const { plan, emulator, link } = await setup({ corruptTransitAt: APP_OFFSET + 5000 });
     try {
-      const err = await flashBoard({ plan, link, baud: 115200, resetStrategy: 'classic' }).catch((e: unknown) => e);
+      const err = await flashBoard({ plan, link, baud: 115200, resetStrategy: 'classic', compress: false }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UserError);
       expect((err as Error).message).toMatch(/MD5 mismatch after writing plastisort\.bin at 0x10000/);
       expect((err as Error).message).toMatch(/half-written/);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { choosePort, listSysfsPorts, resetStrategyFor } from '../../host/flash/ports.ts';
 import { SlipDecoder, slipEncode } from '../../host/flash/slip.ts';
 import { buildPartitionTable, parsePartitionTable } from '../../host/flash/partition-table.ts';
-import { bytes } from './fixtures.ts';
+import { bytes } from '../../testing/flash/build-fixture.ts';
 
 describe('SLIP', () => {
   it('round-trips packets full of the escape bytes, across any chunking, ignoring text between packets', () => {

@@ -4,12 +4,13 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runFlashCommand } from '../../host/flash/cli-flow.ts';
 import { openSerialLink } from '../../host/flash/link.ts';
-import { RomEmulator } from '../../host/flash/rom-emulator.ts';
+import { RomEmulator } from '../../testing/flash/rom-emulator.ts';
+import { emulatorBinding } from '../../testing/flash/serialport-binding.ts';
+import { runFlashCommandOn } from '../support/flash-command.ts';
 import { verifyFlashedBoard } from '../../host/flash/verify.ts';
 import { tinyModel } from '../serial/fixtures.ts';
-import { MODEL_OFFSET, makeBuildDir } from './fixtures.ts';
+import { MODEL_OFFSET, makeBuildDir } from '../../testing/flash/build-fixture.ts';
 
 const sim = resolve(import.meta.dirname, '../../build-host/sim/sorter-sim');
 if (!existsSync(sim)) console.warn(`skipping the post-flash checks: ${sim} is not built (npm test builds it)`);
@@ -30,10 +31,7 @@ describe.skipIf(!existsSync(sim))('post-flash check through the application prot
     const model = tinyModel(2);
     await writeFile(join(dir, 'new.tflite'), model);
     try {
-      const result = await runFlashCommand(
-        { build: dir, baud: 460800, model: join(dir, 'new.tflite'), modelOnly: true, verify: true },
-        emulator.binding(),
-      );
+      const result = await runFlashCommandOn(emulator, { build: dir, baud: 460800, model: join(dir, 'new.tflite'), modelOnly: true, verify: true });
       expect(result.regions.map((r) => r.role)).toEqual(['model']);
       expect(result.identity?.modelSha256).toBe(sha(model));
       expect(result.identity?.firmwareVersion).toMatch(/sorter-sim/);
@@ -45,7 +43,7 @@ describe.skipIf(!existsSync(sim))('post-flash check through the application prot
 
   it('says so when the board runs its built-in model instead of the one that should be there', async () => {
     const { builtin, emulator } = await board();
-    const link = await openSerialLink('/dev/ttyEMU0', 115200, emulator.binding());
+    const link = await openSerialLink('/dev/ttyEMU0', 115200, emulatorBinding(emulator));
     try {
       // A plain reset boots the app, which finds no model partition and falls back.
       await link.setSignals({ dtr: false, rts: true });

@@ -16,11 +16,12 @@ export function register(program: Command): void {
     .option('--bundle <dir>', 'release bundle made by `plastisort bundle` (instead of --build)')
     .option('--model <file.tflite>', 'also write this model into the `model` partition')
     .option('--model-only', 'write only the model partition (needs --model); the app stays as it is', false)
-    .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge) or usb-jtag (auto from USB id)')
+    .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge), usb-jtag (auto from USB id), or none (board already in download mode, e.g. a pty)')
+    .option('--no-compress', 'send the images uncompressed (FLASH_DATA) instead of zlib blocks the ROM inflates')
     .option('--app-baud <n>', 'baud rate of the app protocol for the post-flash check', parseIntOption('--app-baud'), 115200)
     .option('--no-verify', 'skip asking the app for its firmware version and model hash after the reset')
     .action(
-      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: 'classic' | 'usb-jtag'; verify: boolean; appBaud: number }) => {
+      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: string; compress: boolean; verify: boolean; appBaud: number }) => {
         const result = await runFlashCommand(o);
         const rate = result.bytesWritten / Math.max(result.seconds, 1e-3);
         process.stdout.write(
