@@ -170,24 +170,29 @@ export interface ImagenetResolution {
   origin: BackboneOrigin;
 }
 
-/** Fallbacks are remembered per settings, so the pipeline and its trainer warn and try the network once. */
-const fallbacks = new Map<string, ImagenetResolution>();
+/**
+ * Downloads and fallbacks are remembered per settings for this process, so the pipeline and its
+ * trainer try the network and warn once, and both record how the weights were really obtained.
+ */
+const remembered = new Map<string, ImagenetResolution>();
 
 export async function resolveImagenet(env: BackboneEnv = {}): Promise<ImagenetResolution> {
   const s = settings(env);
+  const key = JSON.stringify(s);
+  const known = remembered.get(key);
+  if (known && (known.spec === 'nsfwjs' || existsSync(known.spec))) return known;
   const cached = join(s.dir, IMAGENET_H5);
   if (existsSync(cached) && existsSync(recordPath(cached))) return { spec: cached, origin: { via: 'cache' } };
   if (s.shared && existsSync(join(s.shared, 'tfjs', 'model.json'))) return { spec: join(s.shared, 'tfjs'), origin: { via: 'shared' } };
-  const key = JSON.stringify(s);
-  const known = fallbacks.get(key);
-  if (known) return known;
   let reason: string;
   if (s.offline) {
     reason = 'offline (--offline or PLASTISORT_OFFLINE=1) and no ImageNet weights in the cache or ../shared';
   } else {
     try {
       const got = await fetchImagenet(env);
-      return { spec: got.path, origin: { via: 'download' } };
+      const downloaded: ImagenetResolution = { spec: got.path, origin: { via: 'download' } };
+      remembered.set(key, downloaded);
+      return downloaded;
     } catch (e) {
       if (!(e instanceof DownloadError)) throw e;
       reason = `download failed: ${e.message}`;
@@ -195,7 +200,7 @@ export async function resolveImagenet(env: BackboneEnv = {}): Promise<ImagenetRe
   }
   log.warn(`no ImageNet MobileNetV2 weights: ${reason}`);
   const fallback: ImagenetResolution = { spec: 'nsfwjs', origin: { via: 'fallback', reason } };
-  fallbacks.set(key, fallback);
+  remembered.set(key, fallback);
   return fallback;
 }
 
