@@ -16,6 +16,9 @@ import { initBackend } from '../../host/train/backend.ts';
 import { fetchImagenet, IMAGENET_H5, resolveImagenet, type BackboneEnv } from '../../host/train/backbone-cache.ts';
 import { FETCH_COMMAND, loadBackbone } from '../../host/train/backbones.ts';
 import { DownloadError } from '../../host/train/download.ts';
+import type { RunConfig } from '../../host/train/run.ts';
+import { trainBaseline } from '../../host/train/trainer.ts';
+import { removeTempDirs, synthManifest } from './fixtures.ts';
 import { mobilenetV2KerasLayers, writeKerasWeightsH5 } from './keras-h5.ts';
 import { WeightsServer } from './weights-server.ts';
 
@@ -55,6 +58,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop();
   await rm(work, { recursive: true, force: true });
+  removeTempDirs();
 });
 
 afterEach(() => {
@@ -138,6 +142,18 @@ describe('ImageNet weights download', () => {
     const ok = await fetchImagenet(e, to);
     expect(ok.path).toBe(join(to, IMAGENET_H5));
     expect(ok.record.trust).toBe('matched the first use');
+  });
+
+  it('config.json of a run trained on downloaded weights records URL, hash and checks', async () => {
+    server.behaviour = { body: weights };
+    const e = env();
+    const fx = await synthManifest(['pet_bottle', 'straw'], 4, { size: 96 });
+    const out = join(work, `run-${n}`);
+    await trainBaseline({ manifest: fx.manifest, out, loadedBackbone: await loadBackbone('imagenet', e), inputSize: 96, epochs: 1, views: 1, cacheRoot: join(work, 'features') });
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as RunConfig;
+    expect(config.backbone).toMatchObject({ kind: 'h5', sha256: sha(weights), origin: { via: 'download', url: server.baseUrl + IMAGENET_H5 } });
+    expect(config.backbone.origin?.checks?.structure).toMatch(/^passed/);
+    expect(config.backbone.fallback).toBeUndefined();
   });
 
   it('refuses to load a cached file changed since it was checked', async () => {
