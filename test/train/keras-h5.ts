@@ -43,15 +43,7 @@ function bytesOf(build: (v: DataView) => void, size: number): Uint8Array {
 
 const pad8 = (n: number) => Math.ceil(n / 8) * 8;
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+const concat = (parts: Uint8Array[]): Uint8Array => new Uint8Array(Buffer.concat(parts));
 
 /** One header message: type, size (padded to 8), flags, then the body. */
 function message(type: number, body: Uint8Array): Uint8Array {
