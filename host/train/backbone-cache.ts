@@ -10,7 +10,7 @@
  * checks themselves are structural (every MobileNetV2 1.0 weight, right shapes) and a known image.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic.ts';
@@ -134,6 +134,12 @@ export async function fetchImagenet(env: BackboneEnv = {}, to?: string): Promise
   }
   if (s.offline) {
     throw new UserError(`offline (--offline or PLASTISORT_OFFLINE=1): cannot download ${s.url}; run ${FETCH_COMMAND} on a machine with network access`);
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    const fix = to ? 'pass a writable --to folder' : 'set XDG_CACHE_HOME to a writable folder';
+    throw new UserError(`cannot create ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${fix}`);
   }
   // The trusted hash lives in the user's cache, also for downloads to --to.
   const trusted = (await trustedHashes(s.dir))[IMAGENET_H5];

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { initBackend } from '../../host/train/backend.ts';
 import { fetchImagenet, IMAGENET_H5, resolveImagenet, type BackboneEnv } from '../../host/train/backbone-cache.ts';
-import { FETCH_COMMAND, loadBackbone } from '../../host/train/backbones.ts';
+import { FETCH_COMMAND, loadBackbone, readKerasH5 } from '../../host/train/backbones.ts';
 import { DownloadError } from '../../host/train/download.ts';
 import type { RunConfig } from '../../host/train/run.ts';
 import { trainBaseline } from '../../host/train/trainer.ts';
@@ -64,6 +64,30 @@ afterAll(async () => {
 afterEach(() => {
   server.requests = [];
   vi.restoreAllMocks();
+});
+
+describe('Keras .h5 weights', () => {
+  it('the test writer and the reader agree exactly, and the reader matches jsfive on a file written by h5py', async () => {
+    const layers = mobilenetV2KerasLayers(undefined, 7).slice(0, 6);
+    const raw = await readKerasH5(writeKerasWeightsH5(layers), 'written.h5');
+    for (const l of layers) {
+      for (const w of l.weights) {
+        const got = raw.get(`${l.name}/${w.name.split('/')[1].replace(':0', '')}`)!;
+        expect(got.shape).toEqual(w.shape);
+        expect(got.data).toEqual(w.data);
+      }
+    }
+    // The reader copies contiguous float32 datasets from the bytes; jsfive's own `value` is the reference.
+    const fixture = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'keras-mobilenetv2-first-layers.h5')));
+    const jsfive = (await import('jsfive')) as unknown as { File: new (b: ArrayBuffer, n: string) => { get(p: string): { value: number[] } } };
+    const file = new jsfive.File(fixture.buffer.slice(0) as ArrayBuffer, 'fixture.h5');
+    const fromFixture = await readKerasH5(fixture, 'fixture.h5');
+    expect(fromFixture.size).toBe(10);
+    for (const [key, w] of fromFixture) {
+      const [layer, role] = key.split('/');
+      expect(w.data, key).toEqual(Float32Array.from(file.get(`${layer}/${layer}/${role}:0`).value));
+    }
+  });
 });
 
 describe('ImageNet weights download', () => {
