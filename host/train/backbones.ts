@@ -310,7 +310,8 @@ export async function readKerasH5(bytes: Uint8Array, path: string): Promise<Name
   try {
     file = new jsfive.File(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, basename(path));
   } catch (e) {
-    throw new UserError(`${path}: not a readable HDF5 file (${(e as Error).message}); pass a Keras MobileNetV2 weights .h5`);
+    // jsfive throws strings as well as Errors.
+    throw new UserError(`${path}: not a readable HDF5 file (${e instanceof Error ? e.message : String(e)}); pass a Keras MobileNetV2 weights .h5`);
   }
   const root = file.keys?.includes('model_weights') ? file.get('model_weights')! : file;
   // Keras writes these lists as fixed-length byte strings, which jsfive returns with their NUL padding.

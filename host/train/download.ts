@@ -126,6 +126,12 @@ async function attempt(url: string, part: string, metaPath: string, idleMs: numb
   }
   const contentRange = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
   const append = status === 206 && contentRange !== null && Number(contentRange[1]) === offset;
+  if (status === 206 && !append) {
+    // A range we did not ask for: writing it at byte 0 would corrupt the file, so start again.
+    res.resume();
+    await rm(part, { force: true });
+    throw new DownloadError(`${url}: the server sent bytes ${String(res.headers['content-range'])} for a request from byte ${offset}`, 'network');
+  }
   if (!append) offset = 0;
   const length = Number(res.headers['content-length']);
   const total = append && contentRange![2] !== '*' ? Number(contentRange![2]) : Number.isFinite(length) ? offset + length : NaN;

@@ -141,6 +141,16 @@ describe('ImageNet weights download', () => {
     expect(server.requests.slice(2).map((q) => q.range)).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
   });
 
+  it('restarts from zero when the server answers a Range request with other bytes', async () => {
+    server.behaviour = { body: weights, cutAfter: 3_000_000 };
+    const e = env();
+    await expect(fetchImagenet(e)).rejects.toThrow(DownloadError);
+    server.behaviour = { body: weights, wrongRange: true };
+    const got = await fetchImagenet({ ...e, attempts: 2 });
+    expect(got.record.sha256).toBe(sha(weights));
+    expect(server.requests.map((q) => q.range)).toEqual([undefined, expect.stringMatching(/^bytes=[1-9]\d*-$/), undefined]);
+  });
+
   it('refuses a corrupt download and caches nothing', async () => {
     server.behaviour = { body: new TextEncoder().encode('<html>captive portal</html>'.repeat(1000)) };
     const e = env();

@@ -3,7 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { IMAGENET_H5 } from '../../host/train/backbone-cache.ts';
 
-export type Behaviour = { body: Uint8Array; status?: number; cutAfter?: number };
+export type Behaviour = {
+  body: Uint8Array;
+  status?: number;
+  /** Cut the connection after this many bytes of a request without Range. */
+  cutAfter?: number;
+  /** Answer a Range request with 206 but from half the asked offset (a misbehaving server or proxy). */
+  wrongRange?: boolean;
+};
 
 /** Loopback server: serves `behaviour().body` at /IMAGENET_H5 with Range support; logs each request's Range. */
 export class WeightsServer {
@@ -18,7 +25,7 @@ export class WeightsServer {
     }
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (m) start = Number(m[1]);
+    if (m) start = this.behaviour.wrongRange ? Math.floor(Number(m[1]) / 2) : Number(m[1]);
     const headers = { 'content-length': String(body.length - start), etag: '"w1"', 'accept-ranges': 'bytes' };
     if (m) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
     else res.writeHead(200, headers);
