@@ -44,14 +44,15 @@ export async function checkKerasImagenetH5(path: string, sharedImagenet: string 
       return { structure, knownImage: 'skipped: samples/hot_dog.jpg (../shared/backbones/mobilenet_v2_1.0_224_imagenet) is absent on this machine' };
     }
     const labels = readFileSync(labelsPath, 'utf8').split('\n');
+    // Keras class i is label line i + 1 when the file starts with "background" (the tfjs/tflite 1001-class order).
+    const offset = labels[0].trim() === 'background' ? 1 : 0;
     const rgb = await loadImageRgb(sample, 224, 'squash');
     const p = model.predict(toInputTensor([rgb], 224, SCALING_MINUS1_1)) as tf.Tensor;
     const probs = p.dataSync();
     p.dispose();
     let best = 0;
     for (let i = 1; i < probs.length; i++) if (probs[i] > probs[best]) best = i;
-    // Keras class i is label line i + 1 (the labels file starts with "background").
-    const label = labels[best + 1] ?? `class ${best}`;
+    const label = labels[best + offset] ?? `class ${best}`;
     if (!/^hotdog\b/.test(label)) throw new Error(`known-image check failed: hot_dog.jpg classified as "${label}", not "hotdog"`);
     return { structure, knownImage: `passed: hot_dog.jpg → "${label.split(',')[0]}" (p = ${probs[best].toFixed(3)})` };
   } finally {
