@@ -104,6 +104,8 @@ describe('ImageNet weights download', () => {
     expect(record.checks.knownImage).toMatch(/^skipped: samples\/hot_dog\.jpg/);
     expect(JSON.parse(readFileSync(join(e.cacheDir, 'backbones', 'trusted-sha256.json'), 'utf8'))).toEqual({ [IMAGENET_H5]: sha(weights) });
     expect(server.requests).toHaveLength(1);
+    const again = await fetchImagenet(e);
+    expect(again).toMatchObject({ path: r.spec, downloaded: false, record: { sha256: sha(weights) } });
 
     const b = await loadBackbone('imagenet', e);
     expect(server.requests).toHaveLength(1);
