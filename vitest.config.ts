@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -9,5 +11,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
+    // No test downloads the real ImageNet weights or writes to the user's cache (~/.cache/plastisort):
+    // the download tests pass their own cache folder and a loopback server explicitly.
+    env: { PLASTISORT_OFFLINE: '1', XDG_CACHE_HOME: join(tmpdir(), `plastisort-test-cache-${process.pid}`) },
   },
 });

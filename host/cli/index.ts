@@ -8,13 +8,18 @@ import { register as registerExport } from './commands/export.ts';
 import { register as registerHil } from './commands/hil.ts';
 import { register as registerFlash } from './commands/flash.ts';
 import { register as registerPipeline } from './commands/pipeline.ts';
+import { register as registerBackbone } from './commands/backbone.ts';
 
 const program = new Command();
 program
   .name('plastisort')
   .description('From photos of plastic waste to a verified int8 classifier on an ESP32-S3 sorting bin.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .option('--offline', 'never use the network (same as PLASTISORT_OFFLINE=1): --backbone imagenet uses only the cache and ../shared')
+  .hook('preAction', (cmd) => {
+    if (cmd.opts().offline) process.env.PLASTISORT_OFFLINE = '1';
+  });
 
 registerData(program);
 registerTrain(program);
@@ -25,5 +30,6 @@ registerExport(program);
 registerHil(program);
 registerFlash(program);
 registerPipeline(program);
+registerBackbone(program);
 
 await program.parseAsync(process.argv);

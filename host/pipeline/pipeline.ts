@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { generateSynthDataset } from '../data/synth.ts';
 import { logSplitSummary, splitDataset } from '../data/split.ts';
 import { readManifest, writeManifest } from '../data/manifest-io.ts';
@@ -13,6 +13,7 @@ import { buildHtmlReport, type EvaluationSection, type ReportInput } from '../re
 import { runHil } from '../serial/hil.ts';
 import { inspectModel } from '../tflite/inspect.ts';
 import { readTflite } from '../tflite/reader.ts';
+import { resolveImagenet } from '../train/backbone-cache.ts';
 import { finetuneRun, trainBaseline } from '../train/trainer.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
@@ -23,7 +24,7 @@ export interface PipelineOptions {
   data?: string;
   out: string;
   inputSize: number;
-  /** tfjs folder, .tflite, .h5 or 'nsfwjs'; default: the ImageNet weights in ../shared when present, else nsfwjs. */
+  /** imagenet (the default: cache, ../shared, download, else nsfwjs), a tfjs folder, .tflite, .h5, or 'nsfwjs'. */
   backbone?: string;
   seed: number;
   /** Synthetic images per class when no --data is given. */
@@ -74,15 +75,6 @@ export function pipelinePaths(opts: Pick<PipelineOptions, 'out' | 'data'>): Pipe
   };
 }
 
-/** The ImageNet MobileNetV2 that the workplace keeps beside the checkout, if it is there. */
-export function findSharedBackbone(from = process.cwd()): string | undefined {
-  for (let dir = resolve(from); ; dir = dirname(dir)) {
-    const candidate = join(dir, '..', 'shared', 'backbones', 'mobilenet_v2_1.0_224_imagenet', 'tfjs');
-    if (existsSync(join(candidate, 'model.json'))) return resolve(candidate);
-    if (dirname(dir) === dir) return undefined;
-  }
-}
-
 async function readJson<T>(path: string): Promise<T | undefined> {
   return existsSync(path) ? (JSON.parse(await readFile(path, 'utf8')) as T) : undefined;
 }
@@ -98,10 +90,10 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
   if (opts.data && !existsSync(opts.data)) {
     throw new UserError(`--data ${opts.data}: no such folder; point it at a folder with one subfolder of photos per class`);
   }
-  const backbone = opts.backbone ?? findSharedBackbone();
-  if (!opts.backbone) {
-    log.info(backbone ? `backbone: ImageNet MobileNetV2 from ${backbone}` : 'backbone: no ImageNet weights found beside the checkout, using the nsfwjs fallback');
-  }
+  const backbone = opts.backbone ?? 'imagenet';
+  // Resolved (and downloaded) before the stages, so the train stage re-runs when the weights it would get change.
+  const resolved = backbone === 'imagenet' ? await resolveImagenet() : undefined;
+  if (resolved && resolved.spec !== 'nsfwjs') log.info(`backbone: ImageNet MobileNetV2 (${resolved.origin.via}) ${resolved.spec}`);
   const stages: PipelineStage[] = [];
   if (!opts.data) {
     stages.push({
@@ -140,7 +132,7 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
       name: 'train',
       inputs: [p.manifest],
       outputs: [p.baseline],
-      params: { backbone: backbone ?? 'nsfwjs', inputSize: opts.inputSize, epochs: opts.baselineEpochs, views: opts.views, seed: opts.seed },
+      params: { backbone: resolved?.spec ?? backbone, inputSize: opts.inputSize, epochs: opts.baselineEpochs, views: opts.views, seed: opts.seed },
       run: async () => {
         await trainBaseline({
           manifest: p.manifest,
@@ -240,7 +232,7 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
 
 async function reportInput(p: PipelinePaths, opts: PipelineOptions): Promise<ReportInput> {
   const { manifest } = await readManifest(p.manifest);
-  const config = await readJson<{ backbone?: { kind: string; source: string; sha256?: string; fallback?: boolean } }>(join(p.baseline, 'config.json'));
+  const config = await readJson<{ backbone?: ReportInput['backbone'] }>(join(p.baseline, 'config.json'));
   const evaluations: EvaluationSection[] = [];
   for (const [label, dir] of [
     ['baseline', p.evalBaseline],

@@ -37,6 +37,25 @@ export interface BackboneNotice {
   sha256?: string;
   /** True when the nsfwjs offline fallback was used (its tail was re-trained on NSFW data). */
   fallback?: boolean;
+  /** How the weights were obtained (config.json `backbone.origin`). */
+  origin?: { via: string; url?: string; fetchedAt?: string; checks?: { structure: string; knownImage: string }; reason?: string };
+}
+
+const ORIGIN_TEXT: Record<string, string> = {
+  given: 'named by --backbone',
+  cache: 'from the user cache (downloaded earlier by plastisort)',
+  shared: 'from ../shared beside the checkout',
+  download: 'downloaded for this run',
+  fallback: 'fallback',
+};
+
+function originBlock(o: BackboneNotice['origin']): string {
+  if (!o) return '';
+  const parts = [ORIGIN_TEXT[o.via] ?? o.via];
+  if (o.url) parts.push(`source URL <code>${e(o.url)}</code>${o.fetchedAt ? ` (fetched ${e(o.fetchedAt)})` : ''}`);
+  if (o.checks) parts.push(`structure check ${e(o.checks.structure)}; known-image check ${e(o.checks.knownImage)}`);
+  if (o.reason) parts.push(`why: ${e(o.reason)}`);
+  return `<br><small>${parts.join(' · ')}</small>`;
 }
 
 export interface EvaluationSection {
@@ -188,13 +207,15 @@ function backboneBlock(b: BackboneNotice | undefined): string {
       `MobileNetV2 weights shipped with the npm package <code>nsfwjs</code>, used because no ImageNet weights were given. ` +
       `Its layers from <code>block_11_expand</code> on were re-trained on NSFW data; measured on plastic6, a linear probe ` +
       `reaches 69% with it against 89% with ImageNet weights. Expect lower accuracy than the paper. Re-run with ` +
-      `<code>--backbone</code> pointing at ImageNet MobileNetV2 weights (a tfjs folder, a <code>.tflite</code> or a Keras <code>.h5</code>).` +
-      `<br><small>source: ${e(b.source)}</small></div>`
+      `<code>--backbone</code> pointing at ImageNet MobileNetV2 weights (a tfjs folder, a <code>.tflite</code> or a Keras <code>.h5</code>), ` +
+      `or run <code>plastisort backbone fetch</code> once with network access to cache the official Keras ImageNet weights.` +
+      `<br><small>source: ${e(b.source)}</small>${originBlock(b.origin)}</div>`
     );
   }
   return (
     `<div class="notice"><strong>Backbone:</strong> ${e(b.kind)} from <code>${e(b.source)}</code>` +
     (b.sha256 ? ` <small>(SHA-256 ${e(b.sha256.slice(0, 16))}…)</small>` : '') +
+    originBlock(b.origin) +
     `</div>`
   );
 }

@@ -11,6 +11,7 @@ import type { Predictor } from '../eval/predictor.ts';
 import type { ResizePolicy } from '../data/images.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
+import type { BackboneOrigin } from './backbone-cache.ts';
 import type { BackboneKind, FloatScaling } from './backbones.ts';
 import { initBackend } from './backend.ts';
 
@@ -45,7 +46,7 @@ export interface RunConfig {
   createdAt: string;
   classes: string[];
   manifest: { path: string; sha256: string };
-  backbone: { kind: BackboneKind; source: string; sha256: string; fallback?: true };
+  backbone: { kind: BackboneKind; source: string; sha256: string; fallback?: true; origin?: BackboneOrigin };
   inputSize: number;
   resize: ResizePolicy;
   /** x = p * scale + offset for a byte p: the scaling the backbone was trained with. */

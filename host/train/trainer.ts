@@ -231,6 +231,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
       source: backbone.source,
       sha256: backbone.sha256,
       ...(backbone.fallback ? { fallback: true as const } : {}),
+      ...(backbone.origin ? { origin: backbone.origin } : {}),
     },
     inputSize,
     resize,

@@ -52,6 +52,21 @@ describe('renderHtmlReport (static checks)', () => {
     expect(clean).toContain('<strong>Backbone:</strong> tfjs-layers');
   });
 
+  it('says where the weights came from: the download URL and checks, or why the fallback was taken and the fix', async () => {
+    const url = 'https://example.invalid/keras/mobilenet_v2.h5';
+    const fetched = await renderHtmlReport({
+      backbone: {
+        kind: 'h5', source: '/c/plastisort/backbones/m.h5', sha256: 'cd'.repeat(32),
+        origin: { via: 'cache', url, fetchedAt: '2026-01-01T00:00:00Z', checks: { structure: 'passed: all', knownImage: 'skipped: absent' } },
+      },
+    });
+    expect(fetched).toContain(`from the user cache (downloaded earlier by plastisort) · source URL <code>${url}</code> (fetched 2026-01-01T00:00:00Z)`);
+    expect(fetched).toContain('known-image check skipped: absent');
+    const fell = await renderHtmlReport({ backbone: { kind: 'nsfwjs', source: 'nsfwjs', fallback: true, origin: { via: 'fallback', reason: 'download failed: HTTP 404' } } });
+    expect(fell).toContain('why: download failed: HTTP 404');
+    expect(fell).toContain('run <code>plastisort backbone fetch</code> once');
+  });
+
   it('shows the paper-style table of the fine-tuned model and the simulator agreement', () => {
     const ft = input.evaluations!.find((x) => x.label === 'fine-tuned')!.metrics;
     expect(html).toContain('Per-class results: fine-tuned (test split)');

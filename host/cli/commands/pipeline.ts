@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .option('--data <dir>', 'photo folder with one subfolder per class (default: the built-in synthetic set)')
     .option('--out <dir>', 'run folder (default: out/default, or out/<data folder name>)')
     .option('--input-size <n>', 'model input side, 96..224', parseIntOption('--input-size'), 96)
-    .option('--backbone <source>', 'tfjs folder, .tflite, Keras .h5 or nsfwjs (default: ImageNet weights in ../shared if present, else nsfwjs)')
+    .option('--backbone <source>', 'imagenet (default: the cached Keras ImageNet weights, else ../shared, else download them once; nsfwjs only if all fail), a tfjs folder, .tflite, Keras .h5, or nsfwjs')
     .option('--seed <n>', 'seed for synthesis, split, augmentation and training', parseIntOption('--seed'), 1)
     .option('--synth-per-class <n>', 'synthetic images per class when no --data is given', parseIntOption('--synth-per-class'), 60)
     .option('--epochs <n>', 'baseline epochs (early stopping may end sooner)', parseIntOption('--epochs'))

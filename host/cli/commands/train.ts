@@ -20,9 +20,10 @@ export function register(program: Command): void {
     .requiredOption('--manifest <file>', 'split manifest from plastisort data split')
     .requiredOption('--out <dir>', 'run folder to write, e.g. runs/baseline (replaced atomically)')
     .option(
-      '--backbone <path|nsfwjs>',
-      'MobileNetV2 weights: a tfjs LayersModel folder, an ImageNet MobileNetV2 .tflite, a Keras .h5, or nsfwjs ' +
-        '(offline fallback, poorer features; the default when omitted)',
+      '--backbone <imagenet|path|nsfwjs>',
+      'MobileNetV2 weights: imagenet (the default: the cached official Keras ImageNet weights, else ../shared, else ' +
+        'downloaded once; nsfwjs only when all fail), a tfjs LayersModel folder, an ImageNet MobileNetV2 .tflite, a Keras .h5, ' +
+        'or nsfwjs (offline fallback, poorer features)',
     )
     .option('--input-size <n>', 'square input side, 96..224', parseIntOption('--input-size'), 224)
     .option('--resize <policy>', 'center-crop (the central square; measured better on plastic6) or squash (stretch, as the paper)', 'center-crop')
