@@ -8,60 +8,63 @@
 namespace int8_engine {
 namespace kernels {
 
-void average_pool(const PoolParams& p, const Shape4& in, const int8_t* input, const Shape4& out, int8_t* output) {
+namespace {
+
+// One output position's window, clipped to the image as both TFLM reference pools clip it.
+struct Window {
+  int b, y0, x0;  // batch and the window's top-left corner in the input (may lie outside it)
+  int fy_start, fy_end, fx_start, fx_end;
+};
+
+// Calls reduce(window, channel) for every output value, in output order.
+template <typename Reduce>
+void for_each_window(const PoolParams& p, const Shape4& in, const Shape4& out, int8_t* output, Reduce reduce) {
   for (int b = 0; b < out.n; ++b) {
     for (int oy = 0; oy < out.h; ++oy) {
       for (int ox = 0; ox < out.w; ++ox) {
-        const int in_x_origin = ox * p.stride_w - p.pad_w;
-        const int in_y_origin = oy * p.stride_h - p.pad_h;
-        const int fx_start = std::max(0, -in_x_origin);
-        const int fx_end = std::min(p.filter_w, in.w - in_x_origin);
-        const int fy_start = std::max(0, -in_y_origin);
-        const int fy_end = std::min(p.filter_h, in.h - in_y_origin);
-        for (int c = 0; c < out.c; ++c) {
-          int32_t acc = 0;
-          int32_t count = 0;
-          for (int fy = fy_start; fy < fy_end; ++fy) {
-            for (int fx = fx_start; fx < fx_end; ++fx) {
-              acc += input[offset4(in, b, in_y_origin + fy, in_x_origin + fx, c)];
-              ++count;
-            }
-          }
-          if (count == 0) {
-            output[offset4(out, b, oy, ox, c)] = static_cast<int8_t>(p.act_min);
-            continue;
-          }
-          // Round half away from zero, as TFLM's reference average pool does.
-          acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-          output[offset4(out, b, oy, ox, c)] = clamp_to_int8(acc, p.act_min, p.act_max);
-        }
+        Window w;
+        w.b = b;
+        w.x0 = ox * p.stride_w - p.pad_w;
+        w.y0 = oy * p.stride_h - p.pad_h;
+        w.fx_start = std::max(0, -w.x0);
+        w.fx_end = std::min(p.filter_w, in.w - w.x0);
+        w.fy_start = std::max(0, -w.y0);
+        w.fy_end = std::min(p.filter_h, in.h - w.y0);
+        for (int c = 0; c < out.c; ++c) output[offset4(out, b, oy, ox, c)] = reduce(w, c);
       }
     }
   }
 }
 
-void max_pool(const PoolParams& p, const Shape4& in, const int8_t* input, const Shape4& out, int8_t* output) {
-  for (int b = 0; b < out.n; ++b) {
-    for (int oy = 0; oy < out.h; ++oy) {
-      for (int ox = 0; ox < out.w; ++ox) {
-        const int in_x_origin = ox * p.stride_w - p.pad_w;
-        const int in_y_origin = oy * p.stride_h - p.pad_h;
-        const int fx_start = std::max(0, -in_x_origin);
-        const int fx_end = std::min(p.filter_w, in.w - in_x_origin);
-        const int fy_start = std::max(0, -in_y_origin);
-        const int fy_end = std::min(p.filter_h, in.h - in_y_origin);
-        for (int c = 0; c < out.c; ++c) {
-          int32_t best = -128;
-          for (int fy = fy_start; fy < fy_end; ++fy) {
-            for (int fx = fx_start; fx < fx_end; ++fx) {
-              best = std::max<int32_t>(best, input[offset4(in, b, in_y_origin + fy, in_x_origin + fx, c)]);
-            }
-          }
-          output[offset4(out, b, oy, ox, c)] = clamp_to_int8(best, p.act_min, p.act_max);
-        }
+}  // namespace
+
+void average_pool(const PoolParams& p, const Shape4& in, const int8_t* input, const Shape4& out, int8_t* output) {
+  for_each_window(p, in, out, output, [&](const Window& w, int c) {
+    int32_t acc = 0;
+    int32_t count = 0;
+    for (int fy = w.fy_start; fy < w.fy_end; ++fy) {
+      for (int fx = w.fx_start; fx < w.fx_end; ++fx) {
+        acc += input[offset4(in, w.b, w.y0 + fy, w.x0 + fx, c)];
+        ++count;
       }
     }
-  }
+    if (count == 0) return static_cast<int8_t>(p.act_min);
+    // Round half away from zero, as TFLM's reference average pool does.
+    acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+    return clamp_to_int8(acc, p.act_min, p.act_max);
+  });
+}
+
+void max_pool(const PoolParams& p, const Shape4& in, const int8_t* input, const Shape4& out, int8_t* output) {
+  for_each_window(p, in, out, output, [&](const Window& w, int c) {
+    int32_t best = -128;
+    for (int fy = w.fy_start; fy < w.fy_end; ++fy) {
+      for (int fx = w.fx_start; fx < w.fx_end; ++fx) {
+        best = std::max<int32_t>(best, input[offset4(in, w.b, w.y0 + fy, w.x0 + fx, c)]);
+      }
+    }
+    return clamp_to_int8(best, p.act_min, p.act_max);
+  });
 }
 
 }  // namespace kernels
