@@ -52,7 +52,7 @@ async function seedCorpus(target, dir) {
     for (const f of v.frames) await fs.writeFile(path.join(dir, `golden-${f.name}`), Buffer.from(f.encodedHex, 'hex'));
     for (const x of v.exchanges) await fs.writeFile(path.join(dir, `request-${x.name}`), Buffer.from(x.requestHex, 'hex'));
   }
-  for (const extra of await $`find ${path.join(root, 'firmware/components')} -type d -name ${`corpus_${target}`}`.lines()) {
+  for (const extra of await $`find ${path.join(root, 'firmware/components')} ${path.join(root, 'firmware/sim')} -type d -name ${`corpus_${target}`}`.lines()) {
     if (extra) await $`cp -n ${extra}/. ${dir}/ -r`.nothrow();
   }
 }

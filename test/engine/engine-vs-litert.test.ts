@@ -1,5 +1,5 @@
 /**
- * The int8 reference engine (firmware/components/int8_engine, run through its `int8-run` tool)
+ * The int8 reference engine (firmware/sim/int8_engine, run through its `int8-run` tool)
  * against LiteRT on the same .tflite bytes: outputs within ±1 LSB on ≥ 99% of values in the device
  * arithmetics (double/single rounding), every value bit-exact in the xnnpack arithmetic, and the engine
  * bit-exact across repeated runs, for small models covering every op the exporter emits, and (when

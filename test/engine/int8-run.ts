@@ -21,7 +21,7 @@ export function int8RunPath(): string {
   const dir = join(root, 'build-host', 'int8-engine-standalone');
   const tool = join(dir, 'int8_engine', 'int8-run');
   if (!existsSync(join(dir, 'CMakeCache.txt'))) {
-    execFileSync('cmake', ['-S', join(root, 'firmware/components/int8_engine/tools/standalone'), '-B', dir], { stdio: 'ignore' });
+    execFileSync('cmake', ['-S', join(root, 'firmware/sim/int8_engine/tools/standalone'), '-B', dir], { stdio: 'ignore' });
   }
   // Incremental: a no-op when up to date, a rebuild when the engine sources changed.
   execFileSync('cmake', ['--build', dir, '--target', 'int8-run', '-j', '2'], { stdio: 'ignore' });

@@ -40,10 +40,18 @@ describe('ESP-IDF project files', () => {
     for (const src of listed) expect(existsSync(join(fw, 'main', src)), src).toBe(true);
     const onDisk = readdirSync(join(fw, 'main')).filter((f) => f.endsWith('.cc'));
     expect(onDisk.sort()).toEqual([...listed].sort());
-    const core = read('components/sorter_core/CMakeLists.txt');
-    for (const m of core.matchAll(/"(src\/[a-z_]+\.cc)"/g)) {
-      expect(existsSync(join(fw, 'components/sorter_core', m[1]!)), m[1]).toBe(true);
+    for (const component of ['sorter_core', 'sorter_link']) {
+      const dir = join(fw, 'components', component);
+      const cmakeText = read(`components/${component}/CMakeLists.txt`);
+      const sources = [...cmakeText.matchAll(/"(src\/[a-z_0-9]+\.cc)"/g)].map((m) => m[1]!);
+      // One source list serves both builds, so it must name every file in src/ and nothing else.
+      expect(sources.sort(), component).toEqual(readdirSync(join(dir, 'src')).map((f) => `src/${f}`).sort());
+      expect(cmakeText, component).toMatch(/if\(ESP_PLATFORM\)\s+idf_component_register\(/);
+      expect(cmakeText, component).toMatch(/else\(\)[\s\S]*add_library\(\w+ STATIC/);
+      expect(existsSync(join(dir, 'host.cmake')), `${component}/host.cmake`).toBe(false);
     }
+    // The host-only engine stays out of components/, which ESP-IDF scans for the firmware build.
+    expect(readdirSync(join(fw, 'components')).sort()).toEqual(['sorter_core', 'sorter_link']);
     const manifest = read('main/idf_component.yml');
     expect(manifest).toMatch(/espressif\/esp-tflite-micro:/);
     expect(manifest).toMatch(/espressif\/esp32-camera:/);

@@ -1,5 +1,6 @@
 // Int8 kernels with TensorFlow Lite Micro reference semantics (tensorflow/lite/kernels/internal/
-// reference/integer_ops). Shapes are NHWC; callers (the engine, the unit tests) validate sizes.
+// reference/integer_ops). Shapes are NHWC; callers (the engine's operators, the unit tests) validate
+// sizes. Each kernel is defined in its operator's file under src/ops/ (conv2d in conv.cc, ...).
 #pragma once
 
 #include <cstddef>
@@ -93,9 +94,6 @@ void softmax(const SoftmaxParams& p, size_t outer, size_t depth, const int8_t* i
 void pad(const Shape4& in, const int8_t* input, const int pads[4][2], int8_t pad_value, const Shape4& out,
          int8_t* output);
 
-// Requantize int8 -> int8 (QUANTIZE with int8 input).
-void requantize(size_t n, const int8_t* input, int32_t input_zp, int32_t multiplier, int shift,
-                int32_t output_zp, Rounding r, int8_t* output);
 void quantize_float(size_t n, const float* input, float scale, int32_t zero_point, int8_t* output);
 void dequantize(size_t n, const int8_t* input, float scale, int32_t zero_point, float* output);
 
