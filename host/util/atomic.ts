@@ -91,7 +91,7 @@ async function isEmptyOrMissing(dir: string): Promise<boolean> {
 export async function writeDirAtomic(
   dir: string,
   fill: (tmpDir: string) => Promise<void>,
-  owner?: Pick<OutGuard, 'command' | 'legacy'>,
+  owner?: Pick<OutGuard, 'command' | 'writesInto' | 'legacy'>,
 ): Promise<void> {
   await mkdir(dirname(dir), { recursive: true });
   await removeStaleTemps(dir);

@@ -1,5 +1,5 @@
 import { accessSync, constants, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, parse, relative, resolve, sep } from 'node:path';
 import { UserError } from './errors.ts';
@@ -60,6 +60,22 @@ export function outputMarkerText(command: string): string {
 /** Marks `dir` as `command`'s output unless it already carries a marker (e.g. a run folder evaluate writes into). */
 export async function markOutput(dir: string, command: string): Promise<void> {
   if (!readOutputMarker(dir)) await writeFile(join(dir, OUTPUT_MARKER), outputMarkerText(command));
+}
+
+/** A legacy signature: the folder holds every one of `names` (files or folders). */
+export function holdsAll(...names: string[]): (dir: string) => boolean {
+  return (dir) => names.every((n) => existsSync(join(dir, n)));
+}
+
+/**
+ * Checks `dir` (guardOutDir), creates it and marks a new or empty one, for commands that write named
+ * files into a folder. A folder already recognised (a run folder evaluate writes into, the committed
+ * firmware/main/model) is left without a marker.
+ */
+export async function prepareOutDir(dir: string, g: OutGuard): Promise<void> {
+  guardOutDir(dir, g);
+  await mkdir(dir, { recursive: true });
+  if (readdirSync(dir).length === 0) await markOutput(dir, g.command);
 }
 
 /** Is `dir` a folder that `command` (or one of `writesInto`) wrote, by marker or by its legacy signature? */
