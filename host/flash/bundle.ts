@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
 import { loadFlashPlan } from './images.ts';
+import { BUNDLE_OUTPUT } from './bundle-output.ts';
 
 export interface BundleManifest {
   schema: 'plastisort.bundle/1';
@@ -42,7 +43,7 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
       });
     }
     await writeFile(join(tmp, 'manifest.json'), stableJson(manifest));
-  });
+  }, BUNDLE_OUTPUT);
   return manifest;
 }
 

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { generateSynthDataset } from '../data/synth.ts';
@@ -17,6 +17,8 @@ import { finetuneRun, trainBaseline } from '../train/trainer.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { runPipeline, type PipelineStage, type StageOutcome } from './runner.ts';
+import { checkPipelineOptions } from './checks.ts';
+import { retireForeignJournal, withJournalLock } from '../serial/journal-lock.ts';
 
 export interface PipelineOptions {
   /** Photo folder (one folder per class); default: the built-in synthetic set, generated into the run. */
@@ -95,10 +97,8 @@ async function readJson<T>(path: string): Promise<T | undefined> {
  */
 export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: PipelinePaths; outcomes: StageOutcome[] }> {
   const p = pipelinePaths(opts);
-  if (opts.data && !existsSync(opts.data)) {
-    throw new UserError(`--data ${opts.data}: no such folder; point it at a folder with one subfolder of photos per class`);
-  }
   const backbone = opts.backbone ?? findSharedBackbone();
+  await checkPipelineOptions(opts, backbone);
   if (!opts.backbone) {
     log.info(backbone ? `backbone: ImageNet MobileNetV2 from ${backbone}` : 'backbone: no ImageNet weights found beside the checkout, using the nsfwjs fallback');
   }
@@ -206,7 +206,9 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
       outputs: [join(p.hil, 'hil-report.json')],
       params: { port: opts.port ?? 'sim', baud: opts.baud ?? 0 },
       run: async () => {
-        await runHil({
+        const journal = join(p.hil, 'journal.jsonl');
+        retireForeignJournal(journal, p.tflite, p.manifest, 'test');
+        await withJournalLock(journal, () => runHil({
           model: p.tflite,
           manifest: p.manifest,
           split: 'test',
@@ -214,13 +216,13 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
           sim: !opts.port,
           baud: opts.baud ?? 0,
           out: p.hil,
-          journal: join(p.hil, 'journal.jsonl'),
+          journal,
           dump: 1,
           window: 2,
           timeoutMs: 10_000,
           retries: 3,
           references: true,
-        });
+        }));
       },
     });
   }
@@ -233,7 +235,14 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
     },
   });
   const outcomes = await runPipeline(stages, p.stamps, (name, i, total, status) => {
-    if (status === 'start') process.stderr.write(`\n== stage ${i + 1}/${total}: ${name} ==\n`);
+    if (status !== 'start') return;
+    process.stderr.write(`\n== stage ${i + 1}/${total}: ${name} ==\n`);
+    // Any stage that runs makes the report describe an older model: remove it (and its stamp) now,
+    // so a run that fails later never leaves a report that looks current beside a new model.
+    if (name !== 'report') {
+      rmSync(p.report, { force: true });
+      rmSync(join(p.stamps, 'report.json'), { force: true });
+    }
   });
   return { paths: p, outcomes };
 }

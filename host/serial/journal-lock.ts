@@ -1,5 +1,7 @@
-import { openSync, readFileSync, rmSync, writeSync, closeSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { log } from '../util/log.ts';
 import { UserError } from '../util/errors.ts';
 import { EXIT } from '../util/exit-codes.ts';
 
@@ -42,4 +44,31 @@ export async function withJournalLock<T>(journal: string, fn: () => Promise<T>):
     process.off('exit', release);
     release();
   }
+}
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * A journal belongs to one model, manifest and split. When the default journal was written for
+ * another (the model was retrained), it is renamed aside, kept, and the new model starts its own
+ * instead of failing every rerun with "journal was written for another modelSha256".
+ */
+export function retireForeignJournal(journal: string, model: string, manifest: string, split: string): void {
+  if (!existsSync(journal) || !existsSync(model) || !existsSync(manifest)) return;
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(readFileSync(journal, 'utf8').split('\n', 1)[0]!) as Record<string, unknown>;
+  } catch {
+    return; // not a journal: hil itself refuses it with its own message
+  }
+  if (header.kind !== 'header') return;
+  const want = { modelSha256: sha256File(model), manifestSha256: sha256File(manifest), split };
+  if (Object.entries(want).every(([k, v]) => header[k] === v)) return;
+  const tag = String(header.modelSha256 ?? 'unknown').slice(0, 12);
+  let aside = join(dirname(journal), `journal-${tag}.jsonl`);
+  for (let n = 2; existsSync(aside); n++) aside = join(dirname(journal), `journal-${tag}-${n}.jsonl`);
+  renameSync(journal, aside);
+  log.info(`hil: ${journal} belonged to another model or split; kept as ${aside}, starting a new journal`);
 }

@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import { basename, join, resolve } from 'node:path';
 import { manifestInputs } from '../../data/manifest-io.ts';
 import { HIL_OUTPUT, checkHilOptions } from '../../serial/hil-options.ts';
-import { withJournalLock } from '../../serial/journal-lock.ts';
+import { retireForeignJournal, withJournalLock } from '../../serial/journal-lock.ts';
 import { prepareOutDir } from '../../util/out-dir.ts';
 import { EXIT } from '../../util/exit-codes.ts';
 import { action, parseIntOption } from '../run.ts';
@@ -69,6 +69,7 @@ device's model hash differs from --model or the device speaks another protocol v
         const out = opts.out ?? `out/hil/${basename(opts.model).replace(/\.tflite$/, '')}-${opts.split}`;
         await prepareOutDir(out, { ...HIL_OUTPUT, inputs: [opts.model, ...manifestInputs(opts.manifest), opts.run] });
         const journal = resolve(opts.journal ?? join(out, 'journal.jsonl'));
+        if (!opts.journal) retireForeignJournal(journal, opts.model, opts.manifest, opts.split);
         const { report, reportPath, complete } = await withJournalLock(journal, () => runHil({
           model: opts.model,
           manifest: opts.manifest,
