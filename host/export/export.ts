@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { guardOutDir, prepareOutDir, type OutGuard } from '../util/out-dir.ts';
 import { join } from 'node:path';
 import { readTflite } from '../tflite/reader.ts';
+import { requireSoundModel } from '../tflite/validate.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { BUILD_TIME_FILES, generateFirmwareFiles, type GeneratedFile, type ModelSummary } from './generate.ts';
@@ -35,6 +36,7 @@ async function readModelFile(path: string): Promise<Uint8Array> {
 export async function generateFromFile(tflitePath: string): Promise<{ summary: ModelSummary; files: GeneratedFile[] }> {
   const bytes = await readModelFile(tflitePath);
   const model = readTflite(bytes, tflitePath);
+  requireSoundModel(model, tflitePath);
   return generateFirmwareFiles(bytes, model, tflitePath);
 }
 

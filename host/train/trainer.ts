@@ -92,6 +92,7 @@ function checkRate(name: string, v: number, min: number, maxExclusive: number): 
 
 async function openManifest(path: string, skipVerify?: boolean): Promise<{ manifest: SplitManifest; sha256: string; path: string }> {
   const { manifest, sha256 } = await readManifest(path);
+  if (manifest.classes.length < 2) throw new UserError(`${path}: lists ${manifest.classes.length} class; a classifier needs at least two, re-split a folder with one subfolder per class`);
   if (!skipVerify) await verifyManifestFiles(manifest);
   return { manifest, sha256, path: resolve(path) };
 }
