@@ -104,7 +104,7 @@ export interface QuantizeRunReport extends QuantizeReport {
 }
 
 /** Every option and the output path, checked before the run is loaded. */
-function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): void {
+export function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): void {
   if (!Number.isInteger(opts.calib) || opts.calib < 1 || opts.calib > 100_000) throw new UserError(`--calib ${opts.calib}: give a whole number of calibration images from 1 to 100000`);
   if (opts.val !== undefined && !(Number.isInteger(opts.val) && opts.val >= 0)) throw new UserError(`--val ${opts.val}: give a whole number of validation images, 0 or more`);
   if (!(Number.isInteger(opts.seed) && opts.seed >= 0 && opts.seed <= 2 ** 31 - 1)) throw new UserError(`--seed ${opts.seed}: give a whole number from 0 to 2147483647`);

@@ -55,14 +55,14 @@ export function validateTfliteModel(model: TfliteModel): string[] {
   return problems;
 }
 
-/** Largest tensor this project's targets can hold (2 GiB), so sizes stay exact in 32-bit arithmetic. */
-const MAX_TENSOR_BYTES = 2 ** 31 - 1;
+/** Largest tensor accepted (1 GiB): far beyond any classifier here, and sizes stay exact in 32-bit arithmetic. */
+const MAX_TENSOR_BYTES = 2 ** 30;
 
 /** Shape and quantization parameters no runtime can use: huge or negative dims, non-finite scales. */
 function tensorProblem(t: Tensor): string | undefined {
   if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) return `shape [${t.shape.join(',')}] has a negative or fractional dimension`;
   const bytes = t.shape.reduce((a, b) => a * b, 1) * (TENSOR_TYPE_SIZE[t.type] ?? 1);
-  if (bytes > MAX_TENSOR_BYTES) return `shape [${t.shape.join(',')}] needs ${bytes} bytes, more than any device or host runtime holds`;
+  if (bytes > MAX_TENSOR_BYTES) return `shape [${t.shape.join(',')}] needs ${bytes} bytes, more than the 1 GiB any plausible model needs`;
   const q = t.quantization;
   if (!q) return undefined;
   if (q.scale.some((x) => !Number.isFinite(x) || x <= 0)) return `quantization scale ${q.scale.find((x) => !Number.isFinite(x) || x <= 0)} is not a positive finite number`;
