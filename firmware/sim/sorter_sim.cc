@@ -140,12 +140,12 @@ bool read_file(const std::string& path, std::vector<uint8_t>* out) {
   return int8_engine::read_regular_file(path, out);
 }
 
-// On a pty the protocol does not use stdin, which is a pipe from the host: its end (EOF) means the
-// host is gone, even when it was killed with SIGKILL and could not stop us. Only a pipe is watched:
-// started by hand (a terminal, /dev/null) the simulator keeps serving.
+// On a pty the protocol does not use stdin, which is a pipe from the host (node gives a child a socket
+// pair): its end (EOF) means the host is gone, even when it was killed with SIGKILL and could not stop
+// us. Started by hand (stdin a terminal or /dev/null), the simulator keeps serving.
 void exit_when_host_closes_stdin() {
   struct stat st {};
-  if (fstat(0, &st) != 0 || !S_ISFIFO(st.st_mode)) return;
+  if (fstat(0, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return;
   std::thread([] {
     char buf[256];
     for (;;) {
