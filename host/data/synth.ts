@@ -17,8 +17,7 @@ import { createRng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';
 import { progressBar } from '../util/progress.ts';
 import { stableJson, writeDirAtomic } from '../util/atomic.ts';
-import { guardOutDir, type OutGuard } from '../util/out-dir.ts';
-import { readFileSync } from 'node:fs';
+import { guardOutDir, holdsJson, type OutGuard } from '../util/out-dir.ts';
 
 export const SYNTH_CLASSES = ['pet_bottle', 'milk_jug', 'plastic_bag', 'food_container', 'cup', 'straw'] as const;
 export type SynthClass = (typeof SYNTH_CLASSES)[number];
@@ -358,16 +357,7 @@ export async function runPool<T>(count: number, limit: number, task: (i: number)
 }
 
 /** A folder data synth wrote: by marker, or (before markers) by the synth.json it always writes. */
-export const SYNTH_OUTPUT: OutGuard = {
-  command: 'data synth',
-  legacy: (dir) => {
-    try {
-      return (JSON.parse(readFileSync(join(dir, 'synth.json'), 'utf8')) as { generator?: string }).generator === 'plastisort data synth';
-    } catch {
-      return false;
-    }
-  },
-};
+export const SYNTH_OUTPUT: OutGuard = { command: 'data synth', legacy: holdsJson('synth.json', 'generator', 'plastisort data synth') };
 
 /**
  * Writes `out/<class>/<class>_NNNN.png` for every class, plus `out/synth.json` recording the

@@ -78,6 +78,17 @@ export async function prepareOutDir(dir: string, g: OutGuard): Promise<void> {
   if (readdirSync(dir).length === 0) await markOutput(dir, g.command);
 }
 
+/** A legacy signature: the folder's JSON file `name` has `field` equal to `value`. */
+export function holdsJson(name: string, field: string, value: unknown): (dir: string) => boolean {
+  return (dir) => {
+    try {
+      return (JSON.parse(readFileSync(join(dir, name), 'utf8')) as Record<string, unknown>)[field] === value;
+    } catch {
+      return false;
+    }
+  };
+}
+
 /** Is `dir` a folder that `command` (or one of `writesInto`) wrote, by marker or by its legacy signature? */
 export function isOwnOutput(dir: string, g: Pick<OutGuard, 'command' | 'writesInto' | 'legacy'>): boolean {
   const m = readOutputMarker(dir);
