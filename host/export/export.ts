@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
-import { guardOutDir, prepareOutDir, type OutGuard } from '../util/out-dir.ts';
+import { guardOutDir, type OutGuard } from '../util/out-dir.ts';
 import { join } from 'node:path';
 import { readTflite } from '../tflite/reader.ts';
 import { requireSoundModel } from '../tflite/validate.ts';
@@ -53,7 +53,8 @@ export interface ExportResult {
 export async function exportModel(tflitePath: string, outDir: string): Promise<ExportResult> {
   guardOutDir(outDir, { ...EXPORT_OUTPUT, inputs: [tflitePath] });
   const { summary, files } = await generateFromFile(tflitePath);
-  await prepareOutDir(outDir, { ...EXPORT_OUTPUT, inputs: [tflitePath] });
+  // No marker: the generated model_info.h identifies the folder (and firmware/ stays free of hidden files).
+  await mkdir(outDir, { recursive: true });
   const written: string[] = [];
   const unchanged: string[] = [];
   for (const f of files) {
