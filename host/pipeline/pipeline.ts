@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { generateSynthDataset } from '../data/synth.ts';
@@ -230,19 +230,13 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
     name: 'report',
     inputs: [p.manifest, p.dataReport, p.baseline, p.finetuned, p.evalBaseline, p.evalFinetuned, p.tflite, p.evalInt8, p.hil],
     outputs: [p.report],
+    summary: true,
     run: async () => {
       await buildHtmlReport(await reportInput(p, opts), p.report);
     },
   });
   const outcomes = await runPipeline(stages, p.stamps, (name, i, total, status) => {
-    if (status !== 'start') return;
-    process.stderr.write(`\n== stage ${i + 1}/${total}: ${name} ==\n`);
-    // Any stage that runs makes the report describe an older model: remove it (and its stamp) now,
-    // so a run that fails later never leaves a report that looks current beside a new model.
-    if (name !== 'report') {
-      rmSync(p.report, { force: true });
-      rmSync(join(p.stamps, 'report.json'), { force: true });
-    }
+    if (status === 'start') process.stderr.write(`\n== stage ${i + 1}/${total}: ${name} ==\n`);
   });
   return { paths: p, outcomes };
 }
