@@ -144,6 +144,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
   }
   const outDir = opts.out ?? (tflite ? join(dirname(target), `${basename(target, extname(target))}-eval`) : target);
   const outGuard = { ...EVALUATE_OUTPUT, inputs: [...manifestInputs(opts.manifest), tflite ? target : undefined, opts.floatRun] };
+  if (!tflite) await readRunConfig(target); // "not a run folder" before any complaint about --out
   guardOutDir(outDir, outGuard);
 
   let predictor: Predictor;

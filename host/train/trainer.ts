@@ -28,7 +28,7 @@ import {
   tailFrom,
   truncateAt,
 } from './mobilenetv2.ts';
-import { loadRun, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
 
 export interface CommonTrainOptions {
   out: string;
@@ -335,6 +335,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     throw new UserError(`--out ${o.out} is the run being fine-tuned; write the fine-tuned run to another folder, e.g. ${o.from}-finetuned`);
   }
   checkThreads(o.threads);
+  await readRunConfig(o.from); // "not a run folder" before any complaint about --out
   guardRunOut(o.out, 'finetune', { ...o, manifest: o.manifest ?? parentManifestPath(o.from) });
   const backend = await initBackend({ threads: o.threads });
   const { config: parent, model } = await loadRun(o.from);
