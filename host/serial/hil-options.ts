@@ -21,8 +21,18 @@ export function checkPortPath(port: string): void {
   if (!statSync(port).isCharacterDevice()) throw new UserError(`--port ${port} is not a serial device (a ${statSync(port).isDirectory() ? 'folder' : 'file'}); give the board's port, e.g. /dev/ttyACM0`);
 }
 
-/** Every hil option, checked before the model or manifest is read. */
-export function checkHilOptions(o: { port?: string; sim?: boolean; split: string; dump: number; baud?: number; window: number; timeout: number; retries: number }): void {
+function checkInputFile(option: string, path: string, fix: string): void {
+  if (!existsSync(path)) throw new UserError(`${option} ${path}: no such file; ${fix}`);
+  if (statSync(path).isDirectory()) throw new UserError(`${option} ${path} is a folder; ${fix}`);
+}
+
+/** Every hil option, checked before the model or manifest is read or the report folder is made. */
+export function checkHilOptions(o: { port?: string; sim?: boolean; split: string; dump: number; baud?: number; window: number; timeout: number; retries: number; model: string; manifest: string; journal?: string }): void {
+  checkInputFile('--model', o.model, 'give the .tflite written by plastisort quantize');
+  checkInputFile('--manifest', o.manifest, 'give the split manifest written by plastisort data split');
+  if (o.journal && existsSync(o.journal) && statSync(o.journal).isDirectory()) {
+    throw new UserError(`--journal ${o.journal} is a folder; give a file, e.g. ${o.journal}/journal.jsonl`);
+  }
   if (!!o.port === !!o.sim) throw new UserError('give exactly one of --port PATH (a board) or --sim (the simulator)');
   if (!['train', 'val', 'test'].includes(o.split)) throw new UserError(`--split ${o.split}: use train, val or test`);
   checkRange('--dump', o.dump, 0, 10_000);

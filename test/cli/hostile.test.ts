@@ -69,6 +69,7 @@ const CASES: Record<string, Case[]> = {
     C('--out .', ['train', '--manifest', 'proj/split.json', '--out', '.'], CWD_OUT),
     C('--threads 0', ['train', '--manifest', 'proj/split.json', '--out', 'r', '--threads', '0'], /--threads 0 must be a whole number from 1/),
     C('--manifest a folder', ['train', '--manifest', 'proj', '--out', 'r'], /proj: cannot read the split manifest \(EISDIR\)/),
+    C('--out inside the feature cache', ['train', '--manifest', 'proj/split.json', '--out', '.cache/features/r'], /lies inside the input \.cache\/features/),
   ],
   finetune: [
     C('--out the run being fine-tuned', ['finetune', '--from', 'run', '--out', 'run'], /is the run being fine-tuned/),
@@ -108,6 +109,9 @@ const CASES: Record<string, Case[]> = {
     C('--out a folder of the user\'s', ['hil', '--sim', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'myphotos'], REFUSED_OUT),
     C('--port a regular file', ['hil', '--port', 'notes.txt', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'h'], /--port notes\.txt is not a serial device \(a file\)/),
     C('--port a folder', ['hil', '--port', 'proj', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'h'], /--port proj is not a serial device \(a folder\)/),
+    C('--model a folder', ['hil', '--sim', '--model', 'proj', '--manifest', 'proj/split.json', '--out', 'h'], /--model proj is a folder; give the \.tflite/),
+    C('--manifest a folder', ['hil', '--sim', '--model', 'model.tflite', '--manifest', 'proj', '--out', 'h'], /--manifest proj is a folder; give the split manifest/),
+    C('--journal a folder', ['hil', '--sim', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'h', '--journal', 'proj'], /--journal proj is a folder; give a file/),
     C('--window 0', ['hil', '--sim', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'h', '--window', '0'], /--window 0 must be a whole number from 1/),
     {
       ...C('a second run on a journal in use', ['hil', '--sim', '--model', 'model.tflite', '--manifest', 'proj/split.json', '--out', 'h'], /is in use by another hil run \(process \d+\)/),
