@@ -17,6 +17,7 @@ function checkRange(name: string, v: number | undefined, min: number, max: numbe
  * --port would otherwise be opened, written and waited on until the timeout.
  */
 export function checkPortPath(port: string): void {
+  if (process.platform === 'win32') return; // COM3 and friends are not paths
   if (!existsSync(port)) throw new UserError(`--port ${port}: no such device; plug the board in and give its port, e.g. /dev/ttyACM0 (or use --sim)`);
   if (!statSync(port).isCharacterDevice()) throw new UserError(`--port ${port} is not a serial device (a ${statSync(port).isDirectory() ? 'folder' : 'file'}); give the board's port, e.g. /dev/ttyACM0`);
 }
