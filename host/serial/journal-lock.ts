@@ -4,15 +4,7 @@ import { dirname, join } from 'node:path';
 import { log } from '../util/log.ts';
 import { UserError } from '../util/errors.ts';
 import { EXIT } from '../util/exit-codes.ts';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+import { isProcessRunning } from '../util/children.ts';
 
 /**
  * Holds `JOURNAL.lock` (our pid) while `fn` runs, so a second HIL run on the same journal is refused
@@ -30,7 +22,7 @@ export async function withJournalLock<T>(journal: string, fn: () => Promise<T>):
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
       const pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isProcessRunning(pid)) {
         throw new UserError(`${journal} is in use by another hil run (process ${pid}); wait for it to finish or stop it, or choose another --journal/--out`, EXIT.busy);
       }
       rmSync(lock, { force: true });

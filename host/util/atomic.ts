@@ -3,6 +3,7 @@ import { renameSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from './errors.ts';
+import { isProcessRunning } from './children.ts';
 import { isOwnOutput, OUTPUT_MARKER, outputMarkerText, type OutGuard } from './out-dir.ts';
 
 function tempNameFor(path: string): string {
@@ -43,15 +44,6 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, stableJson(value));
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes temporary siblings of `path` left by a run that was killed (its process is gone). */
 export async function removeStaleTemps(path: string): Promise<string[]> {
   const prefix = `.${basename(path)}.`;
@@ -64,7 +56,7 @@ export async function removeStaleTemps(path: string): Promise<string[]> {
   const removed: string[] = [];
   for (const name of names) {
     const m = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length)) : null;
-    if (!m || isRunning(Number(m[1]))) continue;
+    if (!m || isProcessRunning(Number(m[1]))) continue;
     await rm(join(dirname(path), name), { recursive: true, force: true });
     removed.push(name);
   }

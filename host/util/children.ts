@@ -7,6 +7,16 @@ import { EXIT } from './exit-codes.ts';
  */
 const live = new Set<ChildProcess>();
 
+/** Is process `pid` still there (ours or another user's)? */
+export function isProcessRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function trackChild<C extends ChildProcess>(child: C): C {
   live.add(child);
   child.once('exit', () => live.delete(child));
