@@ -41,7 +41,7 @@ function realOrResolved(path: string): string {
 
 function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
-  return rel !== '' && !rel.startsWith('..') && !parse(rel).root;
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !parse(rel).root;
 }
 
 export function readOutputMarker(dir: string): OutputMarker | undefined {
