@@ -335,6 +335,12 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     throw new UserError(`--out ${o.out} is the run being fine-tuned; write the fine-tuned run to another folder, e.g. ${o.from}-finetuned`);
   }
   checkThreads(o.threads);
+  // The flags alone, before the parent run is loaded (the same checks run again on the merged settings).
+  if (o.batchSize !== undefined) checkPositiveInt('--batch-size', o.batchSize, 1, 4096);
+  if (o.epochs !== undefined) checkPositiveInt('--epochs', o.epochs, 1, 10000);
+  if (o.patience !== undefined) checkPositiveInt('--patience', o.patience, 1, 10000);
+  if (o.views !== undefined) checkPositiveInt('--views', o.views, 1, 64);
+  if (o.seed !== undefined) checkPositiveInt('--seed', o.seed, 0, 2 ** 31 - 1);
   await readRunConfig(o.from); // "not a run folder" before any complaint about --out
   guardRunOut(o.out, 'finetune', { ...o, manifest: o.manifest ?? parentManifestPath(o.from) });
   const backend = await initBackend({ threads: o.threads });

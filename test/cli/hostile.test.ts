@@ -74,6 +74,7 @@ const CASES: Record<string, Case[]> = {
   finetune: [
     C('--out the run being fine-tuned', ['finetune', '--from', 'run', '--out', 'run'], /is the run being fine-tuned/),
     C('--out a folder of the user\'s', ['finetune', '--from', 'run', '--manifest', 'proj/split.json', '--out', 'myphotos'], REFUSED_OUT),
+    C('--epochs 0', ['finetune', '--from', 'run', '--manifest', 'proj/split.json', '--out', 'ft', '--epochs', '0'], /--epochs 0 must be a whole number from 1/),
     C('--from a run with a truncated weights.bin', ['finetune', '--from', 'run-truncated', '--manifest', 'proj/split.json', '--out', 'ft', '--threads', '1'], /weight files hold \d+ bytes but model\.json describes \d+/),
   ],
   evaluate: [
