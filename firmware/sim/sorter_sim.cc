@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "int8_engine/engine.h"
+#include "int8_engine/host_file.h"
 #include "sorter_link/dispatcher.h"
 #include "sorter_link/frame.h"
 
@@ -137,10 +138,23 @@ class RequestQueue {
 };
 
 bool read_file(const std::string& path, std::vector<uint8_t>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  return !f.bad();
+  return int8_engine::read_regular_file(path, out);
+}
+
+// On a pty the protocol does not use stdin, which is a pipe from the host (node gives a child a socket
+// pair): its end (EOF) means the host is gone, even when it was killed with SIGKILL and could not stop
+// us. Started by hand (stdin a terminal or /dev/null), the simulator keeps serving.
+void exit_when_host_closes_stdin() {
+  struct stat st {};
+  if (fstat(0, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return;
+  std::thread([] {
+    char buf[256];
+    for (;;) {
+      const ssize_t n = ::read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) _exit(0);
+    }
+  }).detach();
 }
 
 uint32_t fresh_boot_id() {
@@ -240,6 +254,7 @@ int main(int argc, char** argv) {
     in_fd = out_fd = master;
     std::printf("%s\n", name);
     std::fflush(stdout);
+    exit_when_host_closes_stdin();
   }
 
   const std::string fw = std::string("sorter-sim 0.1.0 (int8 reference engine, ") +

@@ -9,6 +9,19 @@ import { register as registerHil } from './commands/hil.ts';
 import { register as registerFlash } from './commands/flash.ts';
 import { register as registerPipeline } from './commands/pipeline.ts';
 import { register as registerBackbone } from './commands/backbone.ts';
+import { installSignalHandlers } from '../util/children.ts';
+import { reportFailure } from './run.ts';
+
+installSignalHandlers();
+// A failure outside a command's action (a worker, a stray promise) is reported like any other: one line.
+process.on('uncaughtException', (e) => {
+  reportFailure(e);
+  process.exit();
+});
+process.on('unhandledRejection', (e) => {
+  reportFailure(e);
+  process.exit();
+});
 
 const program = new Command();
 program

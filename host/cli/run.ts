@@ -1,21 +1,54 @@
 import { InvalidArgumentError } from 'commander';
 import { isUserError } from '../util/errors.ts';
+import { EXIT } from '../util/exit-codes.ts';
+
+const ERRNO_FIX: Record<string, string> = {
+  ENOENT: 'not found; check the path',
+  EISDIR: 'is a folder where a file is expected; give a file',
+  ENOTDIR: 'part of the path is a file where a folder is expected; check the path',
+  EACCES: 'permission denied; choose a path you may read and write',
+  EPERM: 'operation not permitted; choose a path you may read and write',
+  ELOOP: 'symbolic link loop; fix or remove the link',
+  ENOSPC: 'no space left on the device; free some space and rerun',
+  EROFS: 'read-only file system; choose a writable folder',
+  ENAMETOOLONG: 'path too long; choose a shorter one',
+  EEXIST: 'already exists; choose another path',
+  ENOTEMPTY: 'folder not empty; choose another path',
+};
 
 /**
- * Wraps a command's action: a UserError becomes one line on stderr and its exit code; anything else
- * is a bug and keeps its stack trace.
+ * The one line a failure prints and its exit code. A UserError says what to do; a file-system error
+ * names its path and the fix; anything else is a bug, reported in one line (the stack trace with
+ * PLASTISORT_DEBUG=1).
  */
+export function describeFailure(e: unknown): { line: string; exitCode: number } {
+  if (isUserError(e)) return { line: e.message, exitCode: e.exitCode };
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err.code === 'string' && ERRNO_FIX[err.code]) {
+    const where = err.path ?? (err as { dest?: string }).dest ?? '';
+    return { line: `${where ? `${where}: ` : ''}${ERRNO_FIX[err.code]} (${err.code})`, exitCode: EXIT.input };
+  }
+  const msg = (err && typeof err.message === 'string' ? err.message : String(e)).split('\n')[0];
+  return {
+    line: `internal error: ${msg} (a bug in plastisort; rerun with PLASTISORT_DEBUG=1 for the stack trace and report it)`,
+    exitCode: EXIT.internal,
+  };
+}
+
+export function reportFailure(e: unknown): void {
+  const { line, exitCode } = describeFailure(e);
+  process.stderr.write(`plastisort: ${line}\n`);
+  if (process.env.PLASTISORT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exitCode = exitCode;
+}
+
+/** Wraps a command's action: any failure becomes one line on stderr and its exit code. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void) {
   return async (...args: A): Promise<void> => {
     try {
       await fn(...args);
     } catch (e) {
-      if (isUserError(e)) {
-        process.stderr.write(`plastisort: ${e.message}\n`);
-        process.exitCode = e.exitCode;
-        return;
-      }
-      throw e;
+      reportFailure(e);
     }
   };
 }

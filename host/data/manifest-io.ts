@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { stableJson, writeFileAtomic } from '../util/atomic.ts';
@@ -137,5 +138,28 @@ export async function verifyManifestFiles(manifest: SplitManifest, concurrency =
     throw new UserError(
       `${problems.length} data file(s) under ${manifest.root} differ from the split manifest (${shown}${more}); re-run plastisort data split`,
     );
+  }
+}
+
+/** Is `path` a split manifest (by its schema)? For deciding whether data split may replace it. */
+export function isManifestFile(path: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(path, 'utf8')) as { schema?: unknown }).schema === MANIFEST_SCHEMA;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The manifest and its photo folder, read cheaply before any work so an output folder can be checked
+ * against them; an unreadable manifest gives just its own path (readManifest reports it later).
+ */
+export function manifestInputs(path: string | undefined): string[] {
+  if (!path) return [];
+  try {
+    const root = (JSON.parse(readFileSync(path, 'utf8')) as { root?: unknown }).root;
+    return typeof root === 'string' && root ? [path, resolve(dirname(resolve(path)), root)] : [path];
+  } catch {
+    return [path];
   }
 }

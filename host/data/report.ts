@@ -8,6 +8,8 @@ import { join, relative } from 'node:path';
 import sharp from 'sharp';
 import type { OverlayOptions } from 'sharp';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { prepareOutDir } from '../util/out-dir.ts';
+import { DATA_REPORT_OUTPUT } from './report-output.ts';
 import { renderChart } from '../report/charts.ts';
 import { SPLITS, type ManifestItem, type SplitManifest } from './manifest.ts';
 import { ALPHA_BACKGROUND, manifestItemPath } from './images.ts';
@@ -239,6 +241,7 @@ export async function buildDataReport(manifest: SplitManifest, outDir: string, o
     sizeChartSvg: join(outDir, 'image-sizes.svg'),
     sizeChartPng: join(outDir, 'image-sizes.png'),
   };
+  await prepareOutDir(outDir, { ...DATA_REPORT_OUTPUT, inputs: [manifest.root, opts.manifestPath] });
   const chart = await renderChart(sizeChartSpec(manifest), { idPrefix: 'datasizes' });
   await writeFileAtomic(paths.sizeChartSvg, chart.svg);
   await writeFileAtomic(paths.sizeChartPng, await chart.png());

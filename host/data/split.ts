@@ -5,7 +5,7 @@
  * relative to the data folder, the options and the seed — not on listing order or the machine.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../util/errors.ts';
@@ -136,7 +136,10 @@ async function findClasses(root: string, dataArg: string, wanted?: readonly stri
     bySanitized.set(name, folder);
     all.push({ folder, name });
   }
-  if (!wanted) return all;
+  if (!wanted) {
+    if (all.length < 2) throw new UserError(`--data ${dataArg}: only one class folder ("${all[0]!.folder}"); a classifier needs at least two, one folder of images per class`);
+    return all;
+  }
   const chosen: ClassDir[] = [];
   for (const w of wanted) {
     const hit = all.find((c) => c.folder === w) ?? all.find((c) => c.name === sanitizeClassName(w));
@@ -150,8 +153,17 @@ async function findClasses(root: string, dataArg: string, wanted?: readonly stri
   return chosen;
 }
 
-/** Every visible file under `dir`, any depth, as paths relative to `dir` with '/' separators, sorted. */
-async function walkFiles(dir: string, prefix = ''): Promise<string[]> {
+/**
+ * Every visible file under `dir`, any depth, as paths relative to `dir` with '/' separators, sorted.
+ * A symbolic link back to a folder above it (a loop) is skipped with a warning.
+ */
+async function walkFiles(dir: string, prefix = '', above: ReadonlySet<string> = new Set()): Promise<string[]> {
+  const here = await realpath(dir);
+  if (above.has(here)) {
+    log.warn(`skipped ${prefix}: a symbolic link back to a folder above it (a loop); remove the link`);
+    return [];
+  }
+  const path = new Set(above).add(here);
   const out: string[] = [];
   const entries = await readdir(dir, { withFileTypes: true });
   for (const e of entries) {
@@ -169,7 +181,7 @@ async function walkFiles(dir: string, prefix = ''): Promise<string[]> {
         isFile = true; // a dangling link: reported as unreadable
       }
     }
-    if (isDirectory) out.push(...(await walkFiles(abs, rel)));
+    if (isDirectory) out.push(...(await walkFiles(abs, rel, path)));
     else if (isFile) out.push(rel);
   }
   return out.sort(byCodepoint);
@@ -209,7 +221,9 @@ export async function fingerprintImage(root: string, rel: string, bits: PhashBit
   let format: string | undefined;
   try {
     format = (await sharp(bytes).metadata()).format;
-  } catch {
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/pixel limit/i.test(msg)) return { ok: false, reason: 'image too large (over the decoder\'s limit of 268 megapixels); downscale it' };
     return { ok: false, reason: 'not an image (unknown format)' };
   }
   if (!format || !PHOTO_FORMATS.has(format)) return { ok: false, reason: `not a photo (${format ?? 'unknown'} format)` };
@@ -491,5 +505,9 @@ export function logSplitSummary(m: SplitManifest): void {
   for (const c of m.classes) {
     const k = m.counts[c]!;
     log.info(`  ${c}: train ${k.train}, val ${k.val}, test ${k.test}`);
+    const n = k.train + k.val + k.test;
+    if (n > 0 && n < 3) {
+      log.warn(`class "${c}" has only ${n} image${n === 1 ? '' : 's'}, too few to appear in train, val and test; add photos (tens per class)`);
+    }
   }
 }

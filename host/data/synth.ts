@@ -17,6 +17,7 @@ import { createRng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';
 import { progressBar } from '../util/progress.ts';
 import { stableJson, writeDirAtomic } from '../util/atomic.ts';
+import { guardOutDir, holdsJson, type OutGuard } from '../util/out-dir.ts';
 
 export const SYNTH_CLASSES = ['pet_bottle', 'milk_jug', 'plastic_bag', 'food_container', 'cup', 'straw'] as const;
 export type SynthClass = (typeof SYNTH_CLASSES)[number];
@@ -355,6 +356,9 @@ export async function runPool<T>(count: number, limit: number, task: (i: number)
   return results;
 }
 
+/** A folder data synth wrote: by marker, or (before markers) by the synth.json it always writes. */
+export const SYNTH_OUTPUT: OutGuard = { command: 'data synth', legacy: holdsJson('synth.json', 'generator', 'plastisort data synth') };
+
 /**
  * Writes `out/<class>/<class>_NNNN.png` for every class, plus `out/synth.json` recording the
  * arguments. The folder is built under a temporary name and renamed into place.
@@ -373,6 +377,7 @@ export async function generateSynthDataset(opts: SynthOptions): Promise<SynthRes
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new UserError(`--seed ${seed} is out of range; use a whole number from 0 to 4294967295`);
   }
+  guardOutDir(opts.out, SYNTH_OUTPUT);
   const total = classes.length * perClass;
   const bar = opts.progress === false ? null : progressBar('synth', total);
   const digits = Math.max(4, String(perClass - 1).length);
@@ -389,7 +394,7 @@ export async function generateSynthDataset(opts: SynthOptions): Promise<SynthRes
       join(tmp, 'synth.json'),
       stableJson({ generator: 'plastisort data synth', seed, size, perClass, classes }),
     );
-  }).catch(async (e) => {
+  }, SYNTH_OUTPUT).catch(async (e) => {
     bar?.stop();
     throw e;
   });

@@ -4,7 +4,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
-import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
+import { manifestInputs, readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
+import { guardOutDir, holdsAll, prepareOutDir, type OutGuard } from '../util/out-dir.ts';
 import { SPLITS, type SplitManifest, type SplitName } from '../data/manifest.ts';
 import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run.ts';
 import { UserError } from '../util/errors.ts';
@@ -54,6 +55,18 @@ function parseSplit(split: string | undefined): SplitName {
   const s = (split ?? 'test') as SplitName;
   if (!SPLITS.includes(s)) throw new UserError(`--split "${split}" is not a split; use one of ${SPLITS.join(', ')}`);
   return s;
+}
+
+function checkCount(name: string, v: number | undefined, min: number, max: number): void {
+  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
+}
+
+/** Every numeric option, checked before a model is loaded. */
+function checkEvaluateOptions(o: RunEvaluateOptions): void {
+  checkCount('--batch-size', o.batchSize, 1, 4096);
+  checkCount('--bootstrap', o.bootstrap, 0, 1_000_000);
+  checkCount('--seed', o.seed, 0, 2 ** 32 - 1);
+  checkCount('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** The float run a `.tflite` came from, found through its metadata's runId when not given. */
@@ -113,14 +126,26 @@ async function floatPredictionsFor(
   }
 }
 
+/** evaluate writes its files into a folder of its own or into the run folder it scores. */
+const EVALUATE_OUTPUT: OutGuard = {
+  command: 'evaluate',
+  writesInto: ['train', 'finetune'],
+  legacy: (dir) => holdsAll('metrics.json')(dir) || holdsAll('config.json', 'model')(dir),
+};
+
 export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluateResult> {
   const split = parseSplit(opts.split);
+  checkEvaluateOptions(opts);
   const target = opts.target;
   if (!existsSync(target)) throw new UserError(`${target}: no such run folder or .tflite file; check the path`);
   const tflite = isTflite(target);
   if (!tflite && !statSync(target).isDirectory()) {
     throw new UserError(`${target}: neither a run folder nor a .tflite file; pass the folder written by plastisort train or a .tflite`);
   }
+  const outDir = opts.out ?? (tflite ? join(dirname(target), `${basename(target, extname(target))}-eval`) : target);
+  const outGuard = { ...EVALUATE_OUTPUT, inputs: [...manifestInputs(opts.manifest), tflite ? target : undefined, opts.floatRun] };
+  if (!tflite) await readRunConfig(target); // "not a run folder" before any complaint about --out
+  guardOutDir(outDir, outGuard);
 
   let predictor: Predictor;
   let config: RunConfig | undefined;
@@ -162,7 +187,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
     } else if (tflite) {
       log.info('no float run given or found (--float-run RUN): top-1 agreement with the float model not measured');
     }
-    const outDir = opts.out ?? (tflite ? join(dirname(target), `${basename(target, extname(target))}-eval`) : target);
+    await prepareOutDir(outDir, { ...outGuard, inputs: [...outGuard.inputs, m.path, m.manifest.root] });
     const what = tflite ? `${basename(target)} (int8, LiteRT)` : `${basename(resolve(target))} (${config?.stage ?? 'float'})`;
     const files = await writeEvaluation(outDir, result, {
       title: `${what}: ${split} split`,

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { loadLiteRtModel, type LiteRtArray, type LiteRtModel } from '../tflite/litert.ts';
 import type { PlastisortMetadata, Quantization, TfliteModel } from '../tflite/model.ts';
 import { getPlastisortMetadata, readTflite } from '../tflite/reader.ts';
+import { requireSoundModel } from '../tflite/validate.ts';
 import { UserError } from '../util/errors.ts';
 import { sha256OfBytes } from './evaluate.ts';
 import type { Predictor } from './predictor.ts';
@@ -46,6 +47,7 @@ export async function loadTflitePredictor(path: string, opts: TflitePredictorOpt
     throw new UserError(`${path}: cannot read the model (${(e as NodeJS.ErrnoException).code ?? String(e)}); check the path`);
   }
   const model = readTflite(bytes, path);
+  requireSoundModel(model, path);
   const metadata = getPlastisortMetadata(model);
   const labels = opts.labels ?? metadata?.labels;
   if (!labels || labels.length === 0) {

@@ -3,11 +3,12 @@ import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
-
-const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
+import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
 import { readModelForDevice } from './model-file.ts';
+
+const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
 export const BUNDLE_MODEL_IMAGE = 'model-partition.bin';
@@ -66,7 +67,7 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
     await writeFile(join(tmp, 'flash_args'), flashArgs);
     manifest.files.push({ path: 'flash_args', role: 'esptool-args', bytes: Buffer.byteLength(flashArgs), sha256: sha256(flashArgs) });
     await writeFile(join(tmp, 'manifest.json'), stableJson(manifest));
-  });
+  }, BUNDLE_OUTPUT);
   return manifest;
 }
 

@@ -18,6 +18,8 @@ import { finetuneRun, trainBaseline } from '../train/trainer.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { runPipeline, type PipelineStage, type StageOutcome } from './runner.ts';
+import { checkPipelineOptions } from './checks.ts';
+import { retireForeignJournal, withJournalLock } from '../serial/journal-lock.ts';
 
 export interface PipelineOptions {
   /** Photo folder (one folder per class); default: the built-in synthetic set, generated into the run. */
@@ -87,10 +89,8 @@ async function readJson<T>(path: string): Promise<T | undefined> {
  */
 export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: PipelinePaths; outcomes: StageOutcome[] }> {
   const p = pipelinePaths(opts);
-  if (opts.data && !existsSync(opts.data)) {
-    throw new UserError(`--data ${opts.data}: no such folder; point it at a folder with one subfolder of photos per class`);
-  }
   const backbone = opts.backbone ?? 'imagenet';
+  await checkPipelineOptions(opts, backbone === 'imagenet' || backbone === 'nsfwjs' ? undefined : backbone);
   // Resolved (and downloaded) before the stages, so the train stage re-runs when the weights it would get change.
   const resolved = backbone === 'imagenet' ? await resolveImagenet() : undefined;
   if (resolved && resolved.spec !== 'nsfwjs') log.info(`backbone: ImageNet MobileNetV2 (${resolved.origin.via}) ${resolved.spec}`);
@@ -198,7 +198,9 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
       outputs: [join(p.hil, 'hil-report.json')],
       params: { port: opts.port ?? 'sim', baud: opts.baud ?? 0 },
       run: async () => {
-        await runHil({
+        const journal = join(p.hil, 'journal.jsonl');
+        retireForeignJournal(journal, p.tflite, p.manifest, 'test');
+        await withJournalLock(journal, () => runHil({
           model: p.tflite,
           manifest: p.manifest,
           split: 'test',
@@ -206,13 +208,13 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
           sim: !opts.port,
           baud: opts.baud ?? 0,
           out: p.hil,
-          journal: join(p.hil, 'journal.jsonl'),
+          journal,
           dump: 1,
           window: 2,
           timeoutMs: 10_000,
           retries: 3,
           references: true,
-        });
+        }));
       },
     });
   }
@@ -220,6 +222,7 @@ export async function runFullPipeline(opts: PipelineOptions): Promise<{ paths: P
     name: 'report',
     inputs: [p.manifest, p.dataReport, p.baseline, p.finetuned, p.evalBaseline, p.evalFinetuned, p.tflite, p.evalInt8, p.hil],
     outputs: [p.report],
+    summary: true,
     run: async () => {
       await buildHtmlReport(await reportInput(p, opts), p.report);
     },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import { log } from '../util/log.ts';
@@ -18,6 +18,11 @@ export interface PipelineStage {
   outputs: string[];
   /** Settings that change the stage's result (hashed into its stamp). */
   params?: unknown;
+  /**
+   * A summary of earlier stages (the HTML report): its outputs and stamp are removed as soon as an
+   * earlier stage starts, so a run that fails later never leaves it looking current beside new results.
+   */
+  summary?: boolean;
   run(): Promise<void>;
 }
 
@@ -93,6 +98,10 @@ export async function runPipeline(
       continue;
     }
     onStage?.(stage.name, i, stages.length, 'start');
+    for (const later of stages.slice(i + 1).filter((s) => s.summary)) {
+      for (const o of later.outputs) await rm(o, { recursive: true, force: true });
+      await rm(join(stampDir, `${later.name}.json`), { force: true });
+    }
     log.info(`[${i + 1}/${stages.length}] ${stage.name}: running`);
     const t0 = performance.now();
     await stage.run();

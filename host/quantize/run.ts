@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ManifestItem, SplitManifest } from '../data/manifest.ts';
-import { readManifest } from '../data/manifest-io.ts';
+import { manifestInputs, readManifest } from '../data/manifest-io.ts';
+import { guardOutFile } from '../util/out-dir.ts';
+import { parentManifestPath } from '../train/run-output.ts';
 import { loadImageRgb, manifestItemPath, type ResizePolicy } from '../data/images.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
@@ -101,9 +103,23 @@ export interface QuantizeRunReport extends QuantizeReport {
   loadMs: number;
 }
 
+/** Every option and the output path, checked before the run is loaded. */
+export function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): void {
+  if (!Number.isInteger(opts.calib) || opts.calib < 1 || opts.calib > 100_000) throw new UserError(`--calib ${opts.calib}: give a whole number of calibration images from 1 to 100000`);
+  if (opts.val !== undefined && !(Number.isInteger(opts.val) && opts.val >= 0)) throw new UserError(`--val ${opts.val}: give a whole number of validation images, 0 or more`);
+  if (!(Number.isInteger(opts.seed) && opts.seed >= 0 && opts.seed <= 2 ** 31 - 1)) throw new UserError(`--seed ${opts.seed}: give a whole number from 0 to 2147483647`);
+  guardOutFile(opts.out, {
+    command: 'quantize',
+    inputs: [runDir, ...manifestInputs(opts.manifest ?? parentManifestPath(runDir))],
+    // A .tflite quantize wrote has its report beside it.
+    isOwn: (path) => existsSync(reportPathFor(path)),
+  });
+}
+
 export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Promise<QuantizeRunReport> {
   const t0 = performance.now();
   const runDirAbs = resolve(runDir);
+  checkQuantizeOptions(runDir, opts);
   const { config: run, model } = await loadRun(runDirAbs);
   const manifestPath = opts.manifest ? resolve(opts.manifest) : manifestPathOf(runDirAbs, run.manifest.path);
   const { manifest, sha256 } = await readManifest(manifestPath);
@@ -116,7 +132,6 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   if (run.manifest.sha256 && run.manifest.sha256 !== sha256) {
     log.warn(`${manifestPath} differs from the manifest the run was trained on (sha256 ${sha256.slice(0, 12)}… vs ${run.manifest.sha256.slice(0, 12)}…); calibration may include images the model never saw as training data`);
   }
-  if (!Number.isInteger(opts.calib) || opts.calib < 1) throw new UserError(`--calib ${opts.calib}: give a positive number of calibration images`);
   const calibItems = selectCalibrationItems(manifest, opts.calib, opts.seed);
   if (calibItems.length === 0) throw new UserError(`${manifestPath} has no training-split images to calibrate with; re-split with a train ratio above 0`);
   const valAll = manifest.items.filter((it) => it.split === 'val');

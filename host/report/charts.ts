@@ -4,8 +4,8 @@
  * charting library rather than hand-drawn SVG.
  */
 import { createHash } from 'node:crypto';
-import * as vega from 'vega';
-import * as vegaLite from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
 import sharp from 'sharp';
 
 /** A Vega-Lite top-level spec as a plain object (kept loose: callers build specs as literals). */
@@ -60,9 +60,11 @@ function normaliseIds(svg: string, prefix: string): string {
 
 export async function renderChart(spec: VegaLiteSpec, opts: RenderOptions = {}): Promise<RenderedChart> {
   const full = mergeConfig(spec);
-  let compiled: vega.Spec;
+  // Loaded on first use: vega is a large share of every command's start-up, and most never draw.
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  let compiled: Vega.Spec;
   try {
-    compiled = vegaLite.compile(full as unknown as vegaLite.TopLevelSpec).spec as vega.Spec;
+    compiled = vegaLite.compile(full as unknown as VegaLite.TopLevelSpec).spec as Vega.Spec;
   } catch (e) {
     throw new Error(`vega-lite could not compile the chart spec: ${(e as Error).message}`);
   }

@@ -4,7 +4,7 @@
  * sent again. Requests are pipelined: callers may keep several in flight; the device answers in order.
  */
 import { FrameDecoder, MsgType, PROTOCOL_VERSION, SEQ_UNSOLICITED, encodeFrame, msgTypeName, wireSize, ErrorCode, type Frame } from './protocol.ts';
-import { decodeDumpEnd, decodeDumpTensor, decodeError, decodeInfo, decodeResult, type InfoMessage, type ResultMessage } from './messages.ts';
+import { decodeDumpEnd, decodeDumpTensor, decodeError, decodeInfo, decodeResult, PayloadError, type InfoMessage, type ResultMessage } from './messages.ts';
 import { LinkClosedError, type Transport } from './transport.ts';
 import { UserError } from '../util/errors.ts';
 
@@ -130,7 +130,17 @@ export class SorterClient {
 
   async infer(tensor: Int8Array): Promise<ResultMessage> {
     const f = await this.request(MsgType.INFER, new Uint8Array(tensor.buffer, tensor.byteOffset, tensor.length));
-    return decodeResult(f.payload);
+    try {
+      return decodeResult(f.payload);
+    } catch (e) {
+      if (e instanceof PayloadError) throw this.protocolViolation(`sent a malformed RESULT (${e.message})`);
+      throw e;
+    }
+  }
+
+  /** The far end broke the protocol: not a plastisort device, or firmware from another version. */
+  private protocolViolation(what: string): UserError {
+    return new UserError(`${this.description}: the device ${what}; check that --port is the board's data port and that its firmware matches this plastisort (flash it with plastisort flash)`);
   }
 
   async ping(payload: Uint8Array): Promise<Uint8Array> {
@@ -255,7 +265,7 @@ export class SorterClient {
     }
     const want = { [MsgType.HELLO]: MsgType.INFO, [MsgType.INFER]: MsgType.RESULT, [MsgType.DUMP]: MsgType.DUMP_END, [MsgType.PING]: MsgType.PONG }[p.type];
     if (f.type !== want) {
-      p.reject(new Error(`device answered ${msgTypeName(p.type)} with ${msgTypeName(f.type)}`));
+      p.reject(this.protocolViolation(`answered ${msgTypeName(p.type)} with ${msgTypeName(f.type)}`));
       return;
     }
     p.resolve(f);

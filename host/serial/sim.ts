@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.ts';
+import { trackChild } from '../util/children.ts';
 
 /**
  * The simulator's arithmetic: 'double' and 'single' are the two TFLM requantization roundings a device
@@ -49,7 +50,7 @@ export interface PtySim {
 /** Spawns the simulator on a new pseudo-terminal and waits for the path it prints. */
 export async function startPtySim(o: SimOptions): Promise<PtySim> {
   const bin = o.binary ?? findSimBinary();
-  const child = spawn(bin, simArgs(o, '--pty'), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = trackChild(spawn(bin, simArgs(o, '--pty'), { stdio: ['pipe', 'pipe', 'pipe'] }));
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => {
     stderr += b.toString();
@@ -76,7 +77,7 @@ export async function startPtySim(o: SimOptions): Promise<PtySim> {
 /** Spawns the simulator speaking the protocol on its stdin/stdout. */
 export function startStdioSim(o: SimOptions): ChildProcessWithoutNullStreams {
   const bin = o.binary ?? findSimBinary();
-  const child = spawn(bin, simArgs(o, '--stdio'), { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = trackChild(spawn(bin, simArgs(o, '--stdio'), { stdio: ['pipe', 'pipe', 'pipe'] }));
   child.stderr.resume();
   return child;
 }

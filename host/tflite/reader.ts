@@ -102,7 +102,19 @@ export function getPlastisortMetadata(model: TfliteModel): PlastisortMetadata | 
       `metadata "${METADATA_KEY}" is not a plastisort.model/1 record; re-create the model with plastisort quantize`,
     );
   }
+  const bad = metadataProblem(m);
+  if (bad) throw new UserError(`metadata "${METADATA_KEY}": ${bad}; re-create the model with plastisort quantize`);
   return m as PlastisortMetadata;
+}
+
+/** The first field of a plastisort.model/1 record that a reader of it (inspect, hil, evaluate) cannot use. */
+function metadataProblem(m: Partial<PlastisortMetadata>): string | undefined {
+  if (!m.labels!.every((l) => typeof l === 'string')) return 'labels are not all strings';
+  if (!(Number.isInteger(m.inputSize) && m.inputSize! > 0 && m.inputSize! <= 4096)) return `inputSize ${String(m.inputSize)} is not a whole number of pixels`;
+  const f = m.floatScaling;
+  if (!f || !Number.isFinite(f.scale) || !Number.isFinite(f.offset)) return 'floatScaling is missing or not finite';
+  if (m.resize !== 'squash' && m.resize !== 'center-crop') return `resize ${JSON.stringify(m.resize)} is neither squash nor center-crop`;
+  return undefined;
 }
 
 export function withPlastisortMetadata(model: TfliteModel, meta: PlastisortMetadata): TfliteModel {

@@ -1,3 +1,4 @@
+import { UserError } from '../util/errors.ts';
 import { TENSOR_TYPE_SIZE } from './arena.ts';
 import type { Operator, Padding, Tensor, TfliteModel } from './model.ts';
 
@@ -12,7 +13,15 @@ export function validateTfliteModel(model: TfliteModel): string[] {
   const name = (i: number) => `tensor ${i} (${model.tensors[i]?.name ?? '?'})`;
   const count = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+  for (const [what, list] of [['input', model.inputs], ['output', model.outputs]] as const) {
+    for (const i of list) if (!(Number.isInteger(i) && i >= 0 && i < model.tensors.length)) problems.push(`model ${what} ${i} is not a tensor index`);
+  }
   model.tensors.forEach((t, i) => {
+    const bad = tensorProblem(t);
+    if (bad) {
+      problems.push(`${name(i)}: ${bad}`);
+      return;
+    }
     const data = model.buffers[t.buffer];
     if (data && data.length > 0) {
       const want = count(t.shape) * TENSOR_TYPE_SIZE[t.type];
@@ -44,6 +53,22 @@ export function validateTfliteModel(model: TfliteModel): string[] {
     for (const problem of checkOperator(op, t, expectShape, count)) problems.push(`${where}: ${problem}`);
   });
   return problems;
+}
+
+/** Largest tensor accepted (1 GiB): far beyond any classifier here, and sizes stay exact in 32-bit arithmetic. */
+const MAX_TENSOR_BYTES = 2 ** 30;
+
+/** Shape and quantization parameters no runtime can use: huge or negative dims, non-finite scales. */
+function tensorProblem(t: Tensor): string | undefined {
+  if (t.shape.some((d) => !Number.isInteger(d) || d < 0)) return `shape [${t.shape.join(',')}] has a negative or fractional dimension`;
+  const bytes = t.shape.reduce((a, b) => a * b, 1) * (TENSOR_TYPE_SIZE[t.type] ?? 1);
+  if (bytes > MAX_TENSOR_BYTES) return `shape [${t.shape.join(',')}] needs ${bytes} bytes, more than the 1 GiB any plausible model needs`;
+  const q = t.quantization;
+  if (!q) return undefined;
+  if (q.scale.some((x) => !Number.isFinite(x) || x <= 0)) return `quantization scale ${q.scale.find((x) => !Number.isFinite(x) || x <= 0)} is not a positive finite number`;
+  if (q.zeroPoint.length !== 0 && q.zeroPoint.length !== q.scale.length && q.zeroPoint.length !== 1) return `${q.zeroPoint.length} zero points for ${q.scale.length} scales`;
+  if (t.type === 'int8' && q.zeroPoint.some((z) => z < -128 || z > 127)) return `zero point ${q.zeroPoint.find((z) => z < -128 || z > 127)} is outside the int8 range`;
+  return undefined;
 }
 
 function spatial(inSize: number, k: number, stride: number, dilation: number, padding: Padding): number {
@@ -172,4 +197,13 @@ function checkOperator(
       break;
   }
   return problems;
+}
+
+/** Refuses a model `inspect` flags, before it reaches the firmware headers, an evaluation or a board. */
+export function requireSoundModel(model: TfliteModel, path: string): void {
+  const problems = validateTfliteModel(model);
+  if (problems.length === 0) return;
+  throw new UserError(
+    `${path}: damaged model, ${problems.length} problem${problems.length === 1 ? '' : 's'} (first: ${problems[0]}); plastisort inspect ${path} lists them, re-create it with plastisort quantize`,
+  );
 }

@@ -100,15 +100,38 @@ export async function saveModel(model: tf.LayersModel, dir: string): Promise<voi
   );
 }
 
+function bytesPerValue(w: tf.io.WeightsManifestEntry): number {
+  const q = w.quantization?.dtype;
+  if (q) return q === 'uint8' ? 1 : 2;
+  return w.dtype === 'bool' ? 1 : 4;
+}
+
 /** Loads a tfjs LayersModel folder written by `saveModel` (or any single-group LayersModel folder). */
 export async function loadModelFolder(dir: string): Promise<tf.LayersModel> {
-  const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as {
-    modelTopology: object;
-    weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  };
+  const damaged = (what: string) =>
+    new UserError(`${dir}: ${what}; the model folder is damaged or incomplete, re-run the training that wrote it`);
+  let json: { modelTopology: object; weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> };
+  try {
+    json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as typeof json;
+  } catch (e) {
+    throw damaged(`model.json is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (!json || typeof json.modelTopology !== 'object' || !Array.isArray(json.weightsManifest)) throw damaged('model.json is not a tfjs LayersModel');
   const parts: Uint8Array[] = [];
-  for (const g of json.weightsManifest) for (const p of g.paths) parts.push(new Uint8Array(await readFile(join(dir, p))));
+  for (const g of json.weightsManifest) {
+    for (const p of g.paths) {
+      try {
+        parts.push(new Uint8Array(await readFile(join(dir, p))));
+      } catch (e) {
+        throw damaged(`${p} is unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+    }
+  }
   const total = parts.reduce((n, p) => n + p.byteLength, 0);
+  const expected = json.weightsManifest
+    .flatMap((g) => g.weights)
+    .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * bytesPerValue(w), 0);
+  if (total !== expected) throw damaged(`the weight files hold ${total} bytes but model.json describes ${expected}`);
   const data = new Uint8Array(total);
   let o = 0;
   for (const p of parts) {

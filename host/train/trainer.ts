@@ -14,6 +14,7 @@ import { computeMetrics, type EvalMetrics } from '../eval/metrics.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
+import { guardRunOut, parentManifestPath, runOutput } from './run-output.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
 import { initBackend, workerCount, type BackendInfo } from './backend.ts';
 import { frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
@@ -27,7 +28,7 @@ import {
   tailFrom,
   truncateAt,
 } from './mobilenetv2.ts';
-import { loadRun, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
 
 export interface CommonTrainOptions {
   out: string;
@@ -91,14 +92,19 @@ function checkRate(name: string, v: number, min: number, maxExclusive: number): 
 
 async function openManifest(path: string, skipVerify?: boolean): Promise<{ manifest: SplitManifest; sha256: string; path: string }> {
   const { manifest, sha256 } = await readManifest(path);
+  if (manifest.classes.length < 2) throw new UserError(`${path}: lists ${manifest.classes.length} class; a classifier needs at least two, re-split a folder with one subfolder per class`);
   if (!skipVerify) await verifyManifestFiles(manifest);
   return { manifest, sha256, path: resolve(path) };
 }
 
-function refuseExistingOut(out: string): void {
+function noteReplacedOut(out: string): void {
   if (existsSync(join(out, 'config.json')) || existsSync(join(out, 'model'))) {
     log.info(`${out} exists and will be replaced when the new run completes`);
   }
+}
+
+function checkThreads(threads: number | undefined): void {
+  if (threads !== undefined) checkPositiveInt('--threads', threads, 1, 1024);
 }
 
 async function finishRun(
@@ -113,7 +119,7 @@ async function finishRun(
     await writeJsonAtomic(join(tmp, 'history.json'), history);
     await writeJsonAtomic(join(tmp, 'metrics.json'), metrics);
     await writeJsonAtomic(join(tmp, 'config.json'), config);
-  });
+  }, runOutput(config.stage === 'finetune' ? 'finetune' : 'train'));
 }
 
 function testMetrics(model: tf.LayersModel, f: FeatureSet, classes: string[], manifestPath: string, sha256: string, runId: string, outDir: string): EvalMetrics {
@@ -159,7 +165,9 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   checkRate('--dropout', hyperIn.dropout, 0, 1);
   checkRate('--label-smoothing', hyperIn.labelSmoothing, 0, 1);
   if (!(hyperIn.lr > 0 && hyperIn.lr < 1)) throw new UserError(`--lr ${hyperIn.lr} must be in (0, 1)`);
-  refuseExistingOut(o.out);
+  checkThreads(o.threads);
+  guardRunOut(o.out, 'train', o);
+  noteReplacedOut(o.out);
 
   const timings: Record<string, number> = {};
   const t0 = Date.now();
@@ -327,6 +335,15 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   if (resolve(o.out) === resolve(o.from)) {
     throw new UserError(`--out ${o.out} is the run being fine-tuned; write the fine-tuned run to another folder, e.g. ${o.from}-finetuned`);
   }
+  checkThreads(o.threads);
+  // The flags alone, before the parent run is loaded (the same checks run again on the merged settings).
+  if (o.batchSize !== undefined) checkPositiveInt('--batch-size', o.batchSize, 1, 4096);
+  if (o.epochs !== undefined) checkPositiveInt('--epochs', o.epochs, 1, 10000);
+  if (o.patience !== undefined) checkPositiveInt('--patience', o.patience, 1, 10000);
+  if (o.views !== undefined) checkPositiveInt('--views', o.views, 1, 64);
+  if (o.seed !== undefined) checkPositiveInt('--seed', o.seed, 0, 2 ** 31 - 1);
+  await readRunConfig(o.from); // "not a run folder" before any complaint about --out
+  guardRunOut(o.out, 'finetune', { ...o, manifest: o.manifest ?? parentManifestPath(o.from) });
   const backend = await initBackend({ threads: o.threads });
   const { config: parent, model } = await loadRun(o.from);
   const man = await openManifest(o.manifest ?? parent.manifest.path, o.skipVerify);
@@ -363,7 +380,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   checkPositiveInt('--views', hyper.views, 1, 64);
   checkRate('--label-smoothing', hyper.labelSmoothing, 0, 1);
   if (!(hyper.learningRate > 0 && hyper.learningRate < 1)) throw new UserError(`--lr ${hyper.learningRate} must be in (0, 1)`);
-  refuseExistingOut(o.out);
+  noteReplacedOut(o.out);
   log.info(`backend ${backend.name}; fine-tuning ${o.from} from ${unfreezeFrom} on (cached activations of ${boundary})`);
   timings.load = (Date.now() - t0) / 1000;
 

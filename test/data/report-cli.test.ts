@@ -69,7 +69,8 @@ describe('data CLI', () => {
     await mkdir(join(bad, 'b'), { recursive: true });
     await sharp({ create: { width: 8, height: 8, channels: 3, background: '#345' } }).png().toFile(join(bad, 'a', 'x.png'));
     await writeFile(join(bad, 'b', 'y.png'), 'not a png');
-    const out = join(bad, 'split.json');
+    // Beside the photo folder: a command never writes inside its input.
+    const out = join(tmp, 'bad-split.json');
     const r = cli('data', 'split', '--data', bad, '--out', out);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n');

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,5 +81,25 @@ describe('runPipeline', () => {
     const again = await runPipeline(await twoStages(dir, calls), join(dir, 'stamps'));
     expect(again.map((o) => o.status)).toEqual(['skipped', 'ran']);
     expect(await readFile(join(dir, 'out.txt'), 'utf8')).toBe('5');
+  });
+
+  it('removes a summary stage\'s output as soon as an earlier stage runs, so a failed rerun leaves no stale report', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pipe-'));
+    await writeFile(join(dir, 'src.txt'), '5');
+    const report = join(dir, 'report.txt');
+    const stages = async (fail: boolean): Promise<PipelineStage[]> => {
+      const [first, second] = await twoStages(dir, [], 1);
+      return [
+        first!,
+        { ...second!, run: fail ? async () => Promise.reject(new Error('stage failed')) : second!.run },
+        { name: 'report', inputs: [join(dir, 'out.txt')], outputs: [report], summary: true, run: () => writeFile(report, 'about 11') },
+      ];
+    };
+    await runPipeline(await stages(false), join(dir, 'stamps'));
+    expect(await readFile(report, 'utf8')).toBe('about 11');
+    await writeFile(join(dir, 'src.txt'), '7');
+    await expect(runPipeline(await stages(true), join(dir, 'stamps'))).rejects.toThrow('stage failed');
+    expect(existsSync(report)).toBe(false);
+    expect(existsSync(join(dir, 'stamps', 'report.json'))).toBe(false);
   });
 });

@@ -140,4 +140,22 @@ describe('SorterClient', () => {
     dev.drop = () => true;
     await expect(new SorterClient(dev, { timeoutMs: 30, retries: 1 }).handshake()).rejects.toThrow(/no answer to HELLO/);
   });
+
+  it('a device answering with the wrong message type or a malformed RESULT is a one-line UserError', async () => {
+    const dev = new FakeDevice();
+    const c = new SorterClient(dev, { timeoutMs: 500 });
+    await c.handshake();
+    dev.drop = (f) => {
+      if (f.type === MsgType.INFER) setImmediate(() => dev.send(MsgType.PONG, f.seq, new Uint8Array(0)));
+      return f.type === MsgType.INFER;
+    };
+    const wrongType = c.infer(input(1));
+    await expect(wrongType).rejects.toBeInstanceOf(UserError);
+    await expect(wrongType).rejects.toThrow(/fake: the device answered INFER with PONG; check that --port is the board's data port/);
+    dev.drop = (f) => {
+      if (f.type === MsgType.INFER) setImmediate(() => dev.send(MsgType.RESULT, f.seq, Uint8Array.of(1, 2)));
+      return f.type === MsgType.INFER;
+    };
+    await expect(c.infer(input(2))).rejects.toThrow(/fake: the device sent a malformed RESULT/);
+  });
 });

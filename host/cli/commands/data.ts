@@ -4,7 +4,9 @@ import { generateSynthDataset, SYNTH_CLASSES } from '../../data/synth.ts';
 import { log } from '../../util/log.ts';
 import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
-import { readManifest, writeManifest } from '../../data/manifest-io.ts';
+import { isManifestFile, manifestInputs, readManifest, writeManifest } from '../../data/manifest-io.ts';
+import { guardOutDir, guardOutFile } from '../../util/out-dir.ts';
+import { DATA_REPORT_OUTPUT } from '../../data/report-output.ts';
 
 function parseList(value: string): string[] {
   return value
@@ -52,6 +54,7 @@ export function register(program: Command): void {
         }) => {
           const t0 = Date.now();
           const ratios = parseRatios(opts.ratios);
+          guardOutFile(opts.out, { command: 'data split', inputs: [opts.data], isOwn: isManifestFile });
           const { manifest, emptyClasses } = await splitDataset({
             data: opts.data,
             classes: opts.classes,
@@ -87,6 +90,7 @@ export function register(program: Command): void {
         if (opts.samples < 1 || opts.samples > 64) {
           throw new UserError(`--samples ${opts.samples} is out of range; use 1 to 64`);
         }
+        guardOutDir(opts.out, { ...DATA_REPORT_OUTPUT, inputs: manifestInputs(opts.manifest) });
         const { manifest } = await readManifest(opts.manifest);
         // Loaded on demand: the chart stack (vega) is heavy and only this command needs it.
         const { buildDataReport } = await import('../../data/report.ts');

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { createBundle } from '../../flash/bundle.ts';
 import { runFlashCommand } from '../../flash/cli-flow.ts';
 import { action, parseIntOption } from '../run.ts';
+import { BUNDLE_OUTPUT } from '../../flash/bundle-output.ts';
+import { guardOutDir } from '../../util/out-dir.ts';
 
 export function register(program: Command): void {
   program
@@ -40,6 +42,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'bundle folder to write')
     .action(
       action(async (o: { build: string; model?: string; out: string }) => {
+        guardOutDir(o.out, { ...BUNDLE_OUTPUT, inputs: [o.build, o.model] });
         const m = await createBundle(`${o.build}/flasher_args.json`, o.out, o.model);
         process.stdout.write(`bundle written to ${o.out}: ${m.files.map((f) => f.path).join(', ')}\n`);
       }),

@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { basename } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { manifestInputs } from '../../data/manifest-io.ts';
+import { HIL_OUTPUT, checkHilOptions } from '../../serial/hil-options.ts';
+import { retireForeignJournal, withJournalLock } from '../../serial/journal-lock.ts';
+import { prepareOutDir } from '../../util/out-dir.ts';
+import { EXIT } from '../../util/exit-codes.ts';
 import { action, parseIntOption } from '../run.ts';
 import { runHil } from '../../serial/hil.ts';
-import { UserError } from '../../util/errors.ts';
 import { log } from '../../util/log.ts';
 import type { SplitName } from '../../data/manifest.ts';
 import { ROUNDINGS, type Rounding } from '../../serial/sim.ts';
@@ -61,12 +65,12 @@ device's model hash differs from --model or the device speaks another protocol v
     )
     .action(
       action(async (opts: HilCliOptions) => {
-        if (!!opts.port === !!opts.sim) throw new UserError('give exactly one of --port PATH (a board) or --sim (the simulator)');
-        if (!['train', 'val', 'test'].includes(opts.split)) throw new UserError(`--split ${opts.split}: use train, val or test`);
-        if (opts.dump < 0) throw new UserError(`--dump ${opts.dump}: must be ≥ 0`);
-        if (opts.baud !== undefined && opts.baud <= 0) throw new UserError(`--baud ${opts.baud}: must be positive`);
+        checkHilOptions(opts);
         const out = opts.out ?? `out/hil/${basename(opts.model).replace(/\.tflite$/, '')}-${opts.split}`;
-        const { report, reportPath, complete } = await runHil({
+        await prepareOutDir(out, { ...HIL_OUTPUT, inputs: [opts.model, ...manifestInputs(opts.manifest), opts.run] });
+        const journal = resolve(opts.journal ?? join(out, 'journal.jsonl'));
+        if (!opts.journal) retireForeignJournal(journal, opts.model, opts.manifest, opts.split);
+        const { report, reportPath, complete } = await withJournalLock(journal, () => runHil({
           model: opts.model,
           manifest: opts.manifest,
           split: opts.split as SplitName,
@@ -82,7 +86,7 @@ device's model hash differs from --model or the device speaks another protocol v
           retries: opts.retries,
           references: opts.references,
           ...(opts.run ? { run: opts.run } : {}),
-        });
+        }));
         const t = report.timing;
         log.info(
           `hil: ${report.n} images, device accuracy ${(100 * report.metrics.device.accuracy).toFixed(2)} %` +
@@ -93,7 +97,7 @@ device's model hash differs from --model or the device speaks another protocol v
           log.info(`hil: ${d.item}: ${d.firstDifferingLayer ? `first differing layer #${d.firstDifferingLayer.index} ${d.firstDifferingLayer.name}` : 'every tensor matches the simulator'}`);
         }
         log.info(`hil: report ${reportPath}`);
-        if (!complete) process.exitCode = 3;
+        if (!complete) process.exitCode = EXIT.incomplete;
       }),
     );
 }

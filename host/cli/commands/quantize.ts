@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { action, parseIntOption } from '../run.ts';
 import { initBackend } from '../../train/backend.ts';
-import { quantizeRun, reportPathFor } from '../../quantize/run.ts';
+import { checkQuantizeOptions, quantizeRun, reportPathFor } from '../../quantize/run.ts';
 import { log } from '../../util/log.ts';
 
 function parsePercentile(value: string): number {
@@ -48,9 +48,7 @@ Example:
     )
     .action(
       action(async (run: string, o: { out: string; manifest?: string; calib: number; method: 'auto' | 'minmax' | 'percentile' | 'mse'; percentile: number; val?: number; compensate: boolean; measureOffset: boolean; biasQuantParams: boolean; seed: number; threads?: number }) => {
-        const backend = await initBackend(o.threads ? { threads: o.threads } : {});
-        log.info(`tfjs backend: ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
-        const r = await quantizeRun(run, {
+        const settings = {
           out: o.out,
           ...(o.manifest ? { manifest: o.manifest } : {}),
           calib: o.calib,
@@ -61,7 +59,11 @@ Example:
           compensate: o.compensate,
           measureOffset: o.measureOffset,
           biasQuantParams: o.biasQuantParams,
-        });
+        };
+        checkQuantizeOptions(run, settings);
+        const backend = await initBackend(o.threads ? { threads: o.threads } : {});
+        log.info(`tfjs backend: ${backend.name} (${backend.threads} thread${backend.threads === 1 ? '' : 's'})`);
+        const r = await quantizeRun(run, settings);
         const lines = [
           `wrote ${r.output} (${r.sizes.tfliteBytes} bytes: ${r.sizes.int8WeightBytes} int8 weight + ${r.sizes.int32BiasBytes} int32 bias bytes, ${r.sizes.overheadPercent.toFixed(2)}% overhead)`,
           `calibration: ${r.calibration.images} training images, method ${r.method}${r.methodRequested === 'auto' ? ' (auto)' : ''}`,

@@ -11,14 +11,12 @@
 #include <vector>
 
 #include "int8_engine/engine.h"
+#include "int8_engine/host_file.h"
 
 namespace {
 
 bool read_file(const std::string& path, std::vector<uint8_t>* out) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return false;
-  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  return true;
+  return int8_engine::read_regular_file(path, out);
 }
 
 bool write_file(const std::string& path, const uint8_t* data, size_t len) {
@@ -81,11 +79,11 @@ int main(int argc, char** argv) {
   }
   std::vector<uint8_t> model, input;
   if (!read_file(pos[0], &model)) {
-    std::fprintf(stderr, "int8-run: cannot read model %s\n", pos[0].c_str());
+    std::fprintf(stderr, "int8-run: cannot read model %s: %s\n", pos[0].c_str(), std::strerror(errno));
     return 1;
   }
   if (!read_file(pos[1], &input)) {
-    std::fprintf(stderr, "int8-run: cannot read input %s\n", pos[1].c_str());
+    std::fprintf(stderr, "int8-run: cannot read input %s: %s\n", pos[1].c_str(), std::strerror(errno));
     return 1;
   }
   int8_engine::EngineClassifier engine;

@@ -1,0 +1,45 @@
+import { existsSync, statSync } from 'node:fs';
+import { UserError } from '../util/errors.ts';
+import { holdsAll, type OutGuard } from '../util/out-dir.ts';
+
+/** hil's report folder: marked, or (before markers) holding its journal or report. */
+export const HIL_OUTPUT: OutGuard = {
+  command: 'hil',
+  legacy: (dir) => holdsAll('journal.jsonl')(dir) || holdsAll('hil-report.json')(dir),
+};
+
+function checkRange(name: string, v: number | undefined, min: number, max: number): void {
+  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
+}
+
+/**
+ * The port must name a character device (a serial port or pty): a regular file or folder given as
+ * --port would otherwise be opened, written and waited on until the timeout.
+ */
+export function checkPortPath(port: string): void {
+  if (process.platform === 'win32') return; // COM3 and friends are not paths
+  if (!existsSync(port)) throw new UserError(`--port ${port}: no such device; plug the board in and give its port, e.g. /dev/ttyACM0 (or use --sim)`);
+  if (!statSync(port).isCharacterDevice()) throw new UserError(`--port ${port} is not a serial device (a ${statSync(port).isDirectory() ? 'folder' : 'file'}); give the board's port, e.g. /dev/ttyACM0`);
+}
+
+function checkInputFile(option: string, path: string, fix: string): void {
+  if (!existsSync(path)) throw new UserError(`${option} ${path}: no such file; ${fix}`);
+  if (statSync(path).isDirectory()) throw new UserError(`${option} ${path} is a folder; ${fix}`);
+}
+
+/** Every hil option, checked before the model or manifest is read or the report folder is made. */
+export function checkHilOptions(o: { port?: string; sim?: boolean; split: string; dump: number; baud?: number; window: number; timeout: number; retries: number; model: string; manifest: string; journal?: string }): void {
+  checkInputFile('--model', o.model, 'give the .tflite written by plastisort quantize');
+  checkInputFile('--manifest', o.manifest, 'give the split manifest written by plastisort data split');
+  if (o.journal && existsSync(o.journal) && statSync(o.journal).isDirectory()) {
+    throw new UserError(`--journal ${o.journal} is a folder; give a file, e.g. ${o.journal}/journal.jsonl`);
+  }
+  if (!!o.port === !!o.sim) throw new UserError('give exactly one of --port PATH (a board) or --sim (the simulator)');
+  if (!['train', 'val', 'test'].includes(o.split)) throw new UserError(`--split ${o.split}: use train, val or test`);
+  checkRange('--dump', o.dump, 0, 10_000);
+  checkRange('--baud', o.baud, 1, 20_000_000);
+  checkRange('--window', o.window, 1, 64);
+  checkRange('--timeout', o.timeout, 1, 3_600_000);
+  checkRange('--retries', o.retries, 0, 100);
+  if (o.port) checkPortPath(o.port);
+}
