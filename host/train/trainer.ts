@@ -96,9 +96,12 @@ export const FINETUNE_PRESETS = {
     batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
     weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0,
   },
+  // Head at 1e-3 and each block below it at half the rate of the one above (block 13 at 3e-5), AdamW,
+  // one warm-up epoch then cosine decay to 0, mixup of the cached activations; no early stop inside the
+  // schedule (the epoch with the lowest validation loss is restored).
   full: {
-    batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0,
+    batchSize: 16, epochs: 5, patience: 5, lr: 1e-3, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
+    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0.4,
   },
 } as const satisfies Record<string, Required<RecipeOptions> & Record<string, unknown>>;
 export type FinetunePreset = keyof typeof FINETUNE_PRESETS;

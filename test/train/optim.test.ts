@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
 import { fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
-import { AdamW, layerDepth, layerwiseScales, lrFactor } from '../../host/train/optim.ts';
+import { AdamW, layerDepth, layerwiseScales, lrFactor, type StepOptimizer } from '../../host/train/optim.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 beforeAll(async () => {
@@ -53,7 +53,7 @@ describe('layer-wise learning rates', () => {
 
 describe('AdamW', () => {
   const grads = [0.3, -0.2, 0.5, 0.1];
-  function run(opt: (v: tf.Variable[]) => { applyGradients: (g: tf.NamedTensorMap) => void }, steps = 3): number[][] {
+  function run(opt: (v: tf.Variable[]) => StepOptimizer, steps = 3): number[][] {
     const k = tf.variable(tf.tensor1d([1, -2, 3, 0.5]), true, `k${Math.random()}`);
     const b = tf.variable(tf.tensor1d([1, 1]), true, `b${Math.random()}`);
     const o = opt([k, b]);
