@@ -234,6 +234,7 @@ export async function fitOnFeatures(
         valAccuracy: v.accuracy,
         seconds,
         imagesPerSecond: order.length / Math.max(1e-3, seconds),
+        ...(adamW ? { learningRate: adamW.learningRate } : {}),
       };
       epochs.push(rec);
       process.stderr.write(

@@ -82,6 +82,8 @@ export interface EpochRecord {
   seconds: number;
   /** Training images (views) per second in this epoch. */
   imagesPerSecond: number;
+  /** Learning rate (of the head) at the epoch's last step, when a schedule or AdamW is used. */
+  learningRate?: number;
 }
 
 export interface RunHistory {

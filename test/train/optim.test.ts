@@ -10,6 +10,7 @@ import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
 import { fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
 import { AdamW, layerDepth, layerwiseScales, lrFactor, type StepOptimizer } from '../../host/train/optim.ts';
+import { shardGradients } from '../../host/train/train-step.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 beforeAll(async () => {
@@ -116,6 +117,26 @@ describe('mixup', () => {
   });
 });
 
+describe('soft targets in the loss', () => {
+  it('one-hot targets give the labels\' loss; a blend gives the blended cross-entropy', () => {
+    const input = tf.input({ shape: [2] });
+    const out = tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: 'ones' }).apply(input) as tf.SymbolicTensor;
+    const m = tf.model({ inputs: input, outputs: out });
+    m.layers[1]!.setWeights([tf.tensor2d([[1, 0], [0, 2]]), tf.tensor1d([0, 0])]);
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.tensor2d([[1, 1]]);
+    const hard = shardGradients(m, vars, x, [0], 2, 0);
+    const oneHot = shardGradients(m, vars, x, [0], 2, 0, undefined, [1, 0]);
+    const blend = shardGradients(m, vars, x, [0], 2, 0, undefined, [0.25, 0.75]);
+    expect(oneHot.loss).toBeCloseTo(hard.loss, 6);
+    const p = hard.probs;
+    expect(blend.loss).toBeCloseTo(-(0.25 * Math.log(p[0]!) + 0.75 * Math.log(p[1]!)), 5);
+    expect(() => shardGradients(m, vars, x, [0], 2, 0, undefined, [1])).toThrow('soft targets');
+    [hard, oneHot, blend].forEach((r) => r.grads.forEach((g) => g.dispose()));
+    m.dispose();
+  });
+});
+
 describe('fitOnFeatures with the recipe', () => {
   const dim = 4;
   function features(n: number, seed: number): SplitFeatures {
@@ -151,6 +172,17 @@ describe('fitOnFeatures with the recipe', () => {
     const full = Math.abs((await hiddenKernelNorm({ layerDecay: 1, weightDecay: 1e-9 })) - start);
     const slow = Math.abs((await hiddenKernelNorm({ layerDecay: 0.1 })) - start);
     expect(slow).toBeLessThan(full * 0.5);
+  });
+
+  it('follows the warm-up + cosine schedule step by step', async () => {
+    const m = model();
+    // 32 items, batch 8: 4 steps per epoch, 3 epochs; warm-up 1 epoch (4 steps), cosine to 0 at step 11.
+    const h = await fitOnFeatures(m, features(32, 1), features(16, 2), [dim], { ...base, epochs: 3, schedule: 'cosine', warmupEpochs: 1 });
+    m.dispose();
+    const s = { kind: 'cosine' as const, warmupSteps: 4, totalSteps: 12, minFactor: 0 };
+    expect(h.epochs.map((e) => e.learningRate)).toEqual([3, 7, 11].map((t) => 0.01 * lrFactor(t, s)));
+    expect(h.epochs[2]!.learningRate).toBeCloseTo(0, 10);
+    expect(h.epochs[0]!.learningRate).toBeCloseTo(0.01, 10);
   });
 
   it('mixup changes the run (soft targets reach the loss)', async () => {
