@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { ResizePolicy } from '../host/data/images.ts';
 import { readManifest } from '../host/data/manifest-io.ts';
-import { computeMetrics } from '../host/eval/metrics.ts';
+import { computeMetrics, type EvalMetrics } from '../host/eval/metrics.ts';
 import { loadItems, quantizeRun } from '../host/quantize/run.ts';
 import { loadLiteRtModel } from '../host/tflite/litert.ts';
 import { workerCount } from '../host/train/backend.ts';
@@ -15,12 +15,26 @@ import { applyWeights, buildMobileNetV2, truncateAt } from '../host/train/mobile
 import { readRunConfig } from '../host/train/run.ts';
 import { byPath, byVal, CLEAN_AUGMENT, fitProbe, ITERATION_CHOICES, PLAIN, PROBE_BOUNDARY, splitRows } from './probe.ts';
 
-export interface ProbeResult {
+/** A model's test-split figures as the paper-protocol results record them. */
+export interface TestFigures {
   accuracy: number;
   macroF1: number;
   accuracyCI: [number, number] | null;
   macroF1CI: [number, number] | null;
   perClassF1: Record<string, number>;
+}
+
+export function testFigures(m: EvalMetrics): TestFigures {
+  return {
+    accuracy: m.accuracy,
+    macroF1: m.macro.f1,
+    accuracyCI: m.bootstrap ? [m.bootstrap.accuracy.low, m.bootstrap.accuracy.high] : null,
+    macroF1CI: m.bootstrap ? [m.bootstrap.macroF1.low, m.bootstrap.macroF1.high] : null,
+    perClassF1: Object.fromEntries(m.perClass.map((c) => [c.class, c.f1])),
+  };
+}
+
+export interface ProbeResult extends TestFigures {
   valAccuracy: number;
   chosenIterations: number;
 }
@@ -68,11 +82,7 @@ export async function sameSplitProbe(
   const chosen = byVal(fitProbe(train, val, test, manifest.classes.length, clean.dim, PLAIN, ITERATION_CHOICES, true));
   const m = computeMetrics(test.map((r) => r.y), chosen.testPredictions!, manifest.classes, { bootstrap: 1000, seed: 0 });
   return {
-    accuracy: m.accuracy,
-    macroF1: m.macro.f1,
-    accuracyCI: m.bootstrap ? [m.bootstrap.accuracy.low, m.bootstrap.accuracy.high] : null,
-    macroF1CI: m.bootstrap ? [m.bootstrap.macroF1.low, m.bootstrap.macroF1.high] : null,
-    perClassF1: Object.fromEntries(m.perClass.map((c) => [c.class, c.f1])),
+    ...testFigures(m),
     valAccuracy: chosen.val,
     chosenIterations: chosen.iterations,
   };

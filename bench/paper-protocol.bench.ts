@@ -25,7 +25,7 @@ import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { initBackend } from '../host/train/backend.ts';
 import { finetuneRun, FINETUNE_PRESETS, trainBaseline, type FinetunePreset, type TrainResult } from '../host/train/trainer.ts';
 import { meanStd, meanInterval } from './stats.ts';
-import { int8TestMetrics, sameSplitProbe, type ProbeResult } from './paper-protocol-pairs.ts';
+import { int8TestMetrics, sameSplitProbe, testFigures, type ProbeResult, type TestFigures } from './paper-protocol-pairs.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const data = resolve(root, '../shared/datasets/plastic6/images');
@@ -54,12 +54,7 @@ function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-interface PhaseResult {
-  accuracy: number;
-  macroF1: number;
-  accuracyCI: [number, number] | null;
-  macroF1CI: [number, number] | null;
-  perClassF1: Record<string, number>;
+interface PhaseResult extends TestFigures {
   bestEpoch: number;
   epochsRun: number;
   featureSeconds: number;
@@ -80,11 +75,7 @@ function phase(r: TrainResult): PhaseResult {
   const trainImages = eps.reduce((n, e) => n + e.imagesPerSecond * e.seconds, 0);
   const trainSeconds = eps.reduce((n, e) => n + e.seconds, 0);
   return {
-    accuracy: m.accuracy,
-    macroF1: m.macro.f1,
-    accuracyCI: m.bootstrap ? [m.bootstrap.accuracy.low, m.bootstrap.accuracy.high] : null,
-    macroF1CI: m.bootstrap ? [m.bootstrap.macroF1.low, m.bootstrap.macroF1.high] : null,
-    perClassF1: Object.fromEntries(m.perClass.map((c) => [c.class, c.f1])),
+    ...testFigures(m),
     bestEpoch: r.history.bestEpoch,
     epochsRun: eps.length,
     featureSeconds: r.config.timings.features ?? 0,
