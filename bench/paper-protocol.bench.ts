@@ -130,6 +130,15 @@ async function write(done: boolean): Promise<void> {
   });
 }
 
+/**
+ * The manifest the probe's clean features are extracted with (they do not depend on the split): seed 1's
+ * when it exists, so that runs of other seeds in separate processes share one cache with bench/linear-probe.
+ */
+function probeFeatureManifest(): string {
+  const one = join(work, 'split-seed1.json');
+  return existsSync(one) ? one : join(work, `split-seed${seeds[0]}.json`);
+}
+
 /** Means with 95% t-intervals over the seeds done, and the paired differences fine-tuned − probe / − baseline. */
 function pairedSummary(): Record<string, unknown> | null {
   const done = perSeed.filter((s) => s.finetune && s.probe);
@@ -206,7 +215,7 @@ for (const seed of seeds) {
   perSeed.push(record);
   await write(false);
   const tp = Date.now();
-  record.probe = await sameSplitProbe(manifestPath, seed, { data, backbone, resize, firstManifest: join(work, `split-seed${seeds[0]}.json`) });
+  record.probe = await sameSplitProbe(manifestPath, seed, { data, backbone, resize, firstManifest: probeFeatureManifest() });
   record.probeSeconds = (Date.now() - tp) / 1000;
   const ftOut = join(work, `finetuned-${resize}-seed${seed}`);
   const ft = await finetuneRun({
