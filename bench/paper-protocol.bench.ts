@@ -1,12 +1,17 @@
 /**
  * The paper's protocol on ../shared/datasets/plastic6 at input 224 with the ImageNet MobileNetV2 from
  * ../shared: for each split seed, a leakage-safe split, the frozen-backbone baseline (Adam 1e-3,
- * batch 32, ≤20 epochs, patience 3), then fine-tuning from block_13_expand (Adam 1e-4, batch 16,
- * ≤5 epochs), each evaluated on the test split with bootstrap 95% intervals.
+ * batch 32, ≤20 epochs, patience 3), then fine-tuning from block_13_expand with the `finetune`
+ * command's recipe (PRESET, default `full`; `fast` is the earlier one), each evaluated on the test split
+ * with bootstrap 95% intervals. Paired with each seed: the plain linear probe on the same split
+ * (bench/probe.ts, iterations chosen on validation), and with QUANT=1 the fine-tuned model's int8
+ * `.tflite` (plastisort quantize, --method auto) run in LiteRT on the same test images. The summary
+ * holds means with 95% t-intervals over seeds and the paired differences (fine-tuned − probe) with theirs.
  *
  * Writes bench/results/paper-protocol-plastic6.json after every seed (so a cut-short run still leaves
  * its figures). Settings can be reduced through the environment for a quicker look:
- *   RESIZE=center-crop SEEDS=1,2,3 VIEWS=3 BASE_EPOCHS=20 FT_EPOCHS=5 npm run bench -- paper-protocol
+ *   RESIZE=center-crop SEEDS=1,2,3,4,5 VIEWS=3 BASE_EPOCHS=20 PRESET=full QUANT=1 npm run bench -- paper-protocol
+ * (FT_EPOCHS overrides the preset's epochs.)
  * Throughput is given both per wall second and per CPU second (process CPU time), because on a
  * shared machine the wall figure mostly measures the neighbours.
  */
@@ -18,8 +23,9 @@ import { splitDataset } from '../host/data/split.ts';
 import { writeManifest } from '../host/data/manifest-io.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { initBackend } from '../host/train/backend.ts';
-import { finetuneRun, trainBaseline, type TrainResult } from '../host/train/trainer.ts';
-import { meanStd } from './stats.ts';
+import { finetuneRun, FINETUNE_PRESETS, trainBaseline, type FinetunePreset, type TrainResult } from '../host/train/trainer.ts';
+import { meanStd, meanInterval } from './stats.ts';
+import { int8TestMetrics, sameSplitProbe, testFigures, type ProbeResult, type TestFigures } from './paper-protocol-pairs.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const data = resolve(root, '../shared/datasets/plastic6/images');
@@ -36,7 +42,11 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 const seeds = env('SEEDS', '1,2,3').split(',').map(Number);
 const views = Number(env('VIEWS', '3'));
 const baseEpochs = Number(env('BASE_EPOCHS', '20'));
-const ftEpochs = Number(env('FT_EPOCHS', '5'));
+const preset = env('PRESET', 'full') as FinetunePreset;
+if (!FINETUNE_PRESETS[preset]) throw new Error(`PRESET ${preset} is unknown; use ${Object.keys(FINETUNE_PRESETS).join(' or ')}`);
+const recipe = FINETUNE_PRESETS[preset];
+const ftEpochs = Number(env('FT_EPOCHS', String(recipe.epochs)));
+const quant = env('QUANT', '0') === '1';
 const ftViews = Number(env('FT_VIEWS', String(views)));
 const resize = env('RESIZE', 'center-crop') as ResizePolicy;
 
@@ -44,12 +54,7 @@ function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-interface PhaseResult {
-  accuracy: number;
-  macroF1: number;
-  accuracyCI: [number, number] | null;
-  macroF1CI: [number, number] | null;
-  perClassF1: Record<string, number>;
+interface PhaseResult extends TestFigures {
   bestEpoch: number;
   epochsRun: number;
   featureSeconds: number;
@@ -70,11 +75,7 @@ function phase(r: TrainResult): PhaseResult {
   const trainImages = eps.reduce((n, e) => n + e.imagesPerSecond * e.seconds, 0);
   const trainSeconds = eps.reduce((n, e) => n + e.seconds, 0);
   return {
-    accuracy: m.accuracy,
-    macroF1: m.macro.f1,
-    accuracyCI: m.bootstrap ? [m.bootstrap.accuracy.low, m.bootstrap.accuracy.high] : null,
-    macroF1CI: m.bootstrap ? [m.bootstrap.macroF1.low, m.bootstrap.macroF1.high] : null,
-    perClassF1: Object.fromEntries(m.perClass.map((c) => [c.class, c.f1])),
+    ...testFigures(m),
     bestEpoch: r.history.bestEpoch,
     epochsRun: eps.length,
     featureSeconds: r.config.timings.features ?? 0,
@@ -109,7 +110,7 @@ async function write(done: boolean): Promise<void> {
   await writeJsonAtomic(outFile, {
     benchmark: 'paper-protocol-plastic6',
     complete: done,
-    command: `RESIZE=${resize} SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} FT_EPOCHS=${ftEpochs}${process.env.OUT_FILE ? ` OUT_FILE=${process.env.OUT_FILE}` : ''} npm run bench -- paper-protocol`,
+    command: `RESIZE=${resize} SEEDS=${seeds.join(',')} VIEWS=${views} FT_VIEWS=${ftViews} BASE_EPOCHS=${baseEpochs} PRESET=${preset} FT_EPOCHS=${ftEpochs} QUANT=${quant ? 1 : 0}${process.env.OUT_FILE ? ` OUT_FILE=${process.env.OUT_FILE}` : ''} npm run bench -- paper-protocol`,
     started,
     finished: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', loadAverage1mAtEnd: loadavg()[0], shared: 'CPU shared with other jobs; wall figures are pessimistic, per-CPU-second figures less so' },
@@ -119,12 +120,54 @@ async function write(done: boolean): Promise<void> {
       resize,
       backbone,
       baseline: { batchSize: 32, epochs: baseEpochs, patience: 3, lr: 1e-3, dropout: 0.2, views },
-      finetune: { batchSize: 16, epochs: ftEpochs, patience: 2, lr: 1e-4, unfreezeFrom: 'block_13_expand', views: ftViews, labelSmoothing: 0.1 },
+      finetune: { preset, ...recipe, epochs: ftEpochs, views: ftViews },
+      probe: 'plain linear probe of clean pooled features on the same split (bench/probe.ts), iterations chosen on validation',
+      quantization: quant ? 'plastisort quantize --calib 300 --method auto --seed <split seed>; int8 run in LiteRT' : 'not run (QUANT=0)',
     },
     seeds: perSeed,
-    summary: { baseline: summary(base), finetune: summary(ft), seedsDone: perSeed.length },
+    summary: { baseline: summary(base), finetune: summary(ft), paired: pairedSummary(), seedsDone: perSeed.length },
     peakRssMb: Math.max(peakRssMb(), mergedPeakRss),
   });
+}
+
+/**
+ * The manifest the probe's clean features are extracted with (they do not depend on the split): seed 1's
+ * when it exists, so that runs of other seeds in separate processes share one cache with bench/linear-probe.
+ */
+function probeFeatureManifest(): string {
+  const one = join(work, 'split-seed1.json');
+  return existsSync(one) ? one : join(work, `split-seed${seeds[0]}.json`);
+}
+
+/** Means with 95% t-intervals over the seeds done, and the paired differences fine-tuned − probe / − baseline. */
+function pairedSummary(): Record<string, unknown> | null {
+  const done = perSeed.filter((s) => s.finetune && s.probe);
+  if (!done.length) return null;
+  const ft = (s: Record<string, unknown>) => s.finetune as PhaseResult;
+  const pr = (s: Record<string, unknown>) => s.probe as ProbeResult;
+  const bl = (s: Record<string, unknown>) => s.baseline as PhaseResult;
+  const diffs = (f: (s: Record<string, unknown>) => number) => done.map(f);
+  const withInt8 = done.filter((s) => s.int8);
+  return {
+    seeds: done.map((s) => s.seed),
+    finetuneAccuracy: meanInterval(diffs((s) => ft(s).accuracy)),
+    finetuneMacroF1: meanInterval(diffs((s) => ft(s).macroF1)),
+    probeAccuracy: meanInterval(diffs((s) => pr(s).accuracy)),
+    probeMacroF1: meanInterval(diffs((s) => pr(s).macroF1)),
+    baselineAccuracy: meanInterval(diffs((s) => bl(s).accuracy)),
+    baselineMacroF1: meanInterval(diffs((s) => bl(s).macroF1)),
+    finetuneMinusProbeAccuracy: meanInterval(diffs((s) => ft(s).accuracy - pr(s).accuracy)),
+    finetuneMinusProbeMacroF1: meanInterval(diffs((s) => ft(s).macroF1 - pr(s).macroF1)),
+    finetuneMinusBaselineAccuracy: meanInterval(diffs((s) => ft(s).accuracy - bl(s).accuracy)),
+    finetuneAboveProbeOnEverySeed: done.every((s) => ft(s).accuracy > pr(s).accuracy && ft(s).macroF1 > pr(s).macroF1),
+    ...(withInt8.length
+      ? {
+          int8DropPp: withInt8.map((s) => ({ seed: s.seed, pp: (s.int8 as { accuracyDropPp: number }).accuracyDropPp })),
+          int8WithinHalfPpOnEverySeed: withInt8.length === done.length && withInt8.every((s) => (s.int8 as { accuracyDropPp: number }).accuracyDropPp <= 0.5),
+        }
+      : {}),
+    target: 'fine-tuned ≥ probe + 3 pp (accuracy and macro F1, mean over ≥ 5 seeds), above the probe on every seed, int8 within 0.5 pp of float on every seed, ≤ 15 min per seed',
+  };
 }
 
 // MERGE=a.json,b.json: combine result files of seeds run in separate processes into OUT_FILE.
@@ -171,23 +214,37 @@ for (const seed of seeds) {
   };
   perSeed.push(record);
   await write(false);
+  const tp = Date.now();
+  record.probe = await sameSplitProbe(manifestPath, seed, { data, backbone, resize, firstManifest: probeFeatureManifest() });
+  record.probeSeconds = (Date.now() - tp) / 1000;
+  const ftOut = join(work, `finetuned-${resize}-seed${seed}`);
   const ft = await finetuneRun({
     from: join(work, `baseline-${resize}-seed${seed}`),
-    out: join(work, `finetuned-${resize}-seed${seed}`),
-    batchSize: 16,
+    out: ftOut,
+    preset,
     epochs: ftEpochs,
-    lr: 1e-4,
     views: ftViews,
   });
   record.finetune = phase(ft);
+  record.finetuneMinusProbe = {
+    accuracyPp: 100 * (ft.metrics.accuracy - (record.probe as ProbeResult).accuracy),
+    macroF1Pp: 100 * (ft.metrics.macro.f1 - (record.probe as ProbeResult).macroF1),
+  };
+  if (quant) {
+    const tq = Date.now();
+    record.int8 = await int8TestMetrics(ftOut, join(work, `finetuned-${resize}-seed${seed}.tflite`), seed, ft.metrics.accuracy);
+    record.quantizeSeconds = (Date.now() - tq) / 1000;
+  }
   record.protocolSeconds = (Date.now() - t0) / 1000;
   record.finetuneBeatsBaseline = {
     accuracy: ft.metrics.accuracy > base.metrics.accuracy,
     macroF1: ft.metrics.macro.f1 > base.metrics.macro.f1,
   };
   await write(false);
+  const pr = record.probe as ProbeResult;
   console.log(
     `seed ${seed}: baseline ${(base.metrics.accuracy * 100).toFixed(1)}% (F1 ${base.metrics.macro.f1.toFixed(3)}), ` +
+      `probe ${(pr.accuracy * 100).toFixed(1)}% (F1 ${pr.macroF1.toFixed(3)}), ` +
       `fine-tuned ${(ft.metrics.accuracy * 100).toFixed(1)}% (F1 ${ft.metrics.macro.f1.toFixed(3)}), ${record.protocolSeconds}s`,
   );
 }

@@ -9,6 +9,7 @@ import { createRng } from '../util/rng.ts';
 import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { SplitFeatures } from './features.ts';
+import { AdamW, layerwiseScales, lrFactor, type LrSchedule, type StepOptimizer } from './optim.ts';
 import { startParallelTrainer, type ParallelTrainer } from './parallel-fit.ts';
 import { crossEntropy, shardGradients } from './train-step.ts';
 import type { EpochRecord, RunHistory } from './run.ts';
@@ -28,6 +29,57 @@ export interface FitOptions {
    * and `threads − 1` workers (parallel-fit.ts). Default 1: the step runs on the main thread.
    */
   threads?: number;
+  /**
+   * The fine-tuning recipe's levers (all off by default, which keeps plain Adam at `learningRate`):
+   * decoupled weight decay (AdamW), a learning rate per layer of `layerDecay`^(blocks below the head),
+   * linear warm-up over `warmupEpochs` then cosine decay to `minLrFactor` of the peak at the last epoch,
+   * and mixup of the cached activations with λ ~ Beta(mixup, mixup).
+   */
+  weightDecay?: number;
+  layerDecay?: number;
+  schedule?: 'constant' | 'cosine';
+  warmupEpochs?: number;
+  minLrFactor?: number;
+  mixup?: number;
+}
+
+/** Whether `o` asks for more than plain Adam at a constant rate. */
+export function usesAdamW(o: Pick<FitOptions, 'weightDecay' | 'layerDecay' | 'schedule' | 'warmupEpochs'>): boolean {
+  return (o.weightDecay ?? 0) > 0 || (o.layerDecay ?? 1) !== 1 || (o.schedule ?? 'constant') !== 'constant' || (o.warmupEpochs ?? 0) > 0;
+}
+
+/** A draw from Beta(a, a) (Jöhnk's method; fine for the small a mixup uses). */
+export function sampleBeta(rng: () => number, a: number): number {
+  for (;;) {
+    const x = rng() ** (1 / a);
+    const y = rng() ** (1 / a);
+    if (x + y <= 1 && x + y > 0) return x / (x + y);
+  }
+}
+
+/**
+ * Mixup within a batch: row i becomes λ·row i + (1 − λ)·row π(i) for a random permutation π and one
+ * λ ~ Beta(alpha, alpha) per batch (kept ≥ 0.5 so the row's own label dominates), with the soft target
+ * blended alike. Mixes `data` in place; returns the targets [rows, numClasses].
+ */
+export function mixBatch(data: Float32Array, labels: number[], per: number, numClasses: number, alpha: number, rng: () => number): Float32Array {
+  const n = labels.length;
+  const b = sampleBeta(rng, alpha);
+  const lambda = Math.max(b, 1 - b);
+  const perm = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  const src = data.slice();
+  const targets = new Float32Array(n * numClasses);
+  for (let i = 0; i < n; i++) {
+    const j = perm[i]!;
+    for (let k = 0; k < per; k++) data[i * per + k] = lambda * src[i * per + k]! + (1 - lambda) * src[j * per + k]!;
+    targets[i * numClasses + labels[i]!] += lambda;
+    targets[i * numClasses + labels[j]!] += 1 - lambda;
+  }
+  return targets;
 }
 
 function gather(src: SplitFeatures, rows: number[], per: number): Float32Array {
@@ -106,19 +158,36 @@ export async function fitOnFeatures(
 ): Promise<RunHistory> {
   const per = shape.reduce((a, b) => a * b, 1);
   const rng = createRng(o.seed ^ 0x5eed);
-  const optimizer = tf.train.adam(o.learningRate);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const names = model.trainableWeights.map((w) => w.originalName);
+  const adamW = usesAdamW(o)
+    ? new AdamW(
+        vars.map((variable, i) => ({ variable, name: names[i]! })),
+        { learningRate: o.learningRate, weightDecay: o.weightDecay ?? 0, scales: layerwiseScales(names, o.layerDecay ?? 1) },
+      )
+    : undefined;
+  const optimizer: StepOptimizer = adamW ?? tf.train.adam(o.learningRate);
+  const stepsPerEpoch = Math.ceil(train.items / o.batchSize);
+  const schedule: LrSchedule = {
+    kind: o.schedule ?? 'constant',
+    warmupSteps: Math.round((o.warmupEpochs ?? 0) * stepsPerEpoch),
+    totalSteps: o.epochs * stepsPerEpoch,
+    minFactor: o.minLrFactor ?? 0,
+  };
+  // Its own stream, so that runs without mixup draw exactly what they drew before it existed.
+  const mixRng = createRng(o.seed ^ 0x3170);
+  let stepIndex = 0;
   const epochs: EpochRecord[] = [];
   let best = { loss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
   let stale = 0;
   let stoppedEarly = false;
   const trainer = await startTrainer(model, shape, o);
   // The same shard function the parallel trainer's threads run, here over the whole batch.
-  const stepOnThisThread = (rowsData: Float32Array, labels: number[], dropoutSeed: number): { loss: number; probs: Float32Array } => {
+  const stepOnThisThread = (rowsData: Float32Array, labels: number[], dropoutSeed: number, targets?: Float32Array): { loss: number; probs: Float32Array } => {
     const x = tf.tensor(rowsData, [labels.length, ...shape]);
     try {
-      const r = shardGradients(model, vars, x, labels, o.numClasses, o.labelSmoothing, dropoutSeed);
-      optimizer.applyGradients(vars.map((v, k) => ({ name: v.name, tensor: r.grads[k]! })));
+      const r = shardGradients(model, vars, x, labels, o.numClasses, o.labelSmoothing, dropoutSeed, targets);
+      optimizer.applyGradients(Object.fromEntries(vars.map((v, k) => [v.name, r.grads[k]!])));
       r.grads.forEach((g) => g.dispose());
       return { loss: r.loss, probs: r.probs };
     } finally {
@@ -141,9 +210,13 @@ export async function fitOnFeatures(
         const rows = idx.map((i) => i * train.views + Math.floor(rng() * train.views));
         const labels = idx.map((i) => train.labels[i]);
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
+        const batch = gather(train, rows, per);
+        const targets = o.mixup ? mixBatch(batch, labels, per, o.numClasses, o.mixup, mixRng) : undefined;
+        if (adamW) adamW.learningRate = o.learningRate * lrFactor(stepIndex, schedule);
+        stepIndex++;
         const step = trainer
-          ? await trainer.step(gather(train, rows, per), labels, optimizer, dropoutSeed)
-          : stepOnThisThread(gather(train, rows, per), labels, dropoutSeed);
+          ? await trainer.step(batch, labels, optimizer, dropoutSeed, targets)
+          : stepOnThisThread(batch, labels, dropoutSeed, targets);
         lossSum += step.loss * rows.length;
         correct += countCorrect(step.probs, labels, o.numClasses);
         bar.tick(rows.length);
@@ -161,6 +234,7 @@ export async function fitOnFeatures(
         valAccuracy: v.accuracy,
         seconds,
         imagesPerSecond: order.length / Math.max(1e-3, seconds),
+        ...(adamW ? { learningRate: adamW.learningRate } : {}),
       };
       epochs.push(rec);
       process.stderr.write(

@@ -22,6 +22,7 @@
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { modelArtifacts, wasmWorkerPaths } from './inference-pool.ts';
+import type { StepOptimizer } from './optim.ts';
 import { defineTrainStep, shardGradients } from './train-step.ts';
 import { defineWasmGradientKernels } from './wasm-grad-kernels.ts';
 
@@ -51,7 +52,8 @@ const rebuild = (source) => new Function('__name', 'return (' + source + ')')((f
       });
       const x = tf.tensor(new Float32Array(m.input), m.shape);
       let r;
-      try { r = step.shardGradients(model, vars, x, new Int32Array(m.labels), m.numClasses, m.labelSmoothing, m.dropoutSeed); }
+      const targets = m.targets ? new Float32Array(m.targets) : undefined;
+      try { r = step.shardGradients(model, vars, x, new Int32Array(m.labels), m.numClasses, m.labelSmoothing, m.dropoutSeed, targets); }
       finally { x.dispose(); }
       const grads = new Float32Array(total);
       let at = 0;
@@ -98,9 +100,16 @@ export interface ParallelTrainer {
   /**
    * One optimizer step of `optimizer` on the batch `x` ([labels.length, ...shape], row-major): returns
    * the batch's mean loss and its softmax outputs [rows, numClasses] in row order. Shard k draws its
-   * dropout masks from `dropoutSeed + k` (unseeded when `dropoutSeed` is undefined).
+   * dropout masks from `dropoutSeed + k` (unseeded when `dropoutSeed` is undefined). `targets`, when
+   * given, are soft targets [rows, numClasses] that replace the one-hot labels in the loss (mixup).
    */
-  step(x: Float32Array, labels: ArrayLike<number>, optimizer: tf.Optimizer, dropoutSeed?: number): Promise<{ loss: number; probs: Float32Array }>;
+  step(
+    x: Float32Array,
+    labels: ArrayLike<number>,
+    optimizer: StepOptimizer,
+    dropoutSeed?: number,
+    targets?: Float32Array,
+  ): Promise<{ loss: number; probs: Float32Array }>;
   close(): Promise<void>;
 }
 
@@ -187,23 +196,32 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
   }
 
   const shardSeed = (seed: number | undefined, shard: number) => (seed === undefined ? undefined : (seed + shard) % 2 ** 31);
-  const send = (i: number, weights: Float32Array, input: Float32Array, labels: Int32Array, rows: number, dropoutSeed: number | undefined): Promise<ShardReply> => {
+  const send = (
+    i: number,
+    weights: Float32Array,
+    input: Float32Array,
+    labels: Int32Array,
+    rows: number,
+    dropoutSeed: number | undefined,
+    targets: Float32Array | undefined,
+  ): Promise<ShardReply> => {
     const id = nextId++;
     const w = weights.slice().buffer;
     const x = input.slice().buffer;
     const l = labels.slice().buffer;
+    const t = targets?.slice().buffer;
     return new Promise<ShardReply>((resolve, reject) => {
       pending.set(id, { worker: i, resolve, reject });
       workers[i].postMessage(
-        { id, weights: w, input: x, shape: [rows, ...o.shape], labels: l, numClasses: o.numClasses, labelSmoothing: o.labelSmoothing, dropoutSeed },
-        [w, x, l],
+        { id, weights: w, input: x, shape: [rows, ...o.shape], labels: l, numClasses: o.numClasses, labelSmoothing: o.labelSmoothing, dropoutSeed, targets: t },
+        t ? [w, x, l, t] : [w, x, l],
       );
     });
   };
 
   return {
     threads: o.threads,
-    async step(x, labelValues, optimizer, dropoutSeed) {
+    async step(x, labelValues, optimizer, dropoutSeed, targets) {
       if (failure) throw failure;
       const rows = labelValues.length;
       if (x.length !== rows * per) throw new Error(`batch of ${rows} labels needs ${rows * per} input values, got ${x.length}`);
@@ -221,14 +239,31 @@ export async function startParallelTrainer(model: tf.LayersModel, o: ParallelTra
       }
       // Workers first, so that they compute while the main thread does its own shard.
       const remote = sizes.slice(1).map((n, k) =>
-        send(k, weights!, x.subarray(starts[k + 1] * per, (starts[k + 1] + n) * per), labels.subarray(starts[k + 1], starts[k + 1] + n), n, shardSeed(dropoutSeed, k + 1)),
+        send(
+          k,
+          weights!,
+          x.subarray(starts[k + 1] * per, (starts[k + 1] + n) * per),
+          labels.subarray(starts[k + 1], starts[k + 1] + n),
+          n,
+          shardSeed(dropoutSeed, k + 1),
+          targets?.subarray(starts[k + 1] * o.numClasses, (starts[k + 1] + n) * o.numClasses),
+        ),
       );
       let local: ReturnType<typeof shardGradients> | undefined;
       let localError: unknown;
       try {
         const x0 = tf.tensor(x.subarray(0, sizes[0] * per), [sizes[0], ...o.shape]);
         try {
-          local = shardGradients(model, vars, x0, labels.subarray(0, sizes[0]), o.numClasses, o.labelSmoothing, shardSeed(dropoutSeed, 0));
+          local = shardGradients(
+            model,
+            vars,
+            x0,
+            labels.subarray(0, sizes[0]),
+            o.numClasses,
+            o.labelSmoothing,
+            shardSeed(dropoutSeed, 0),
+            targets?.subarray(0, sizes[0] * o.numClasses),
+          );
         } finally {
           x0.dispose();
         }

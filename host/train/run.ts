@@ -23,8 +23,19 @@ export interface HyperParameters {
   epochs: number;
   /** Epochs without a lower validation loss before stopping. */
   patience: number;
+  /** Peak learning rate (of the head, with layer-wise decay). */
   learningRate: number;
-  optimizer: 'adam';
+  /** 'adamw' when any of weight decay, layer-wise decay or a schedule is on (optim.ts). */
+  optimizer: 'adam' | 'adamw';
+  /** Decoupled weight decay of the kernels (AdamW); absent or 0: none. */
+  weightDecay?: number;
+  /** Learning-rate multiplier per MobileNetV2 block below the head; absent or 1: one rate. */
+  layerDecay?: number;
+  /** Learning-rate schedule over the run's steps; absent: constant. */
+  schedule?: 'constant' | 'cosine';
+  warmupEpochs?: number;
+  /** Mixup α of the cached activations; absent or 0: no mixup. */
+  mixup?: number;
   loss: 'sparse_categorical_crossentropy';
   labelSmoothing: number;
   dropout: number;
@@ -72,6 +83,8 @@ export interface EpochRecord {
   seconds: number;
   /** Training images (views) per second in this epoch. */
   imagesPerSecond: number;
+  /** Learning rate (of the head) at the epoch's last step, when a schedule or AdamW is used. */
+  learningRate?: number;
 }
 
 export interface RunHistory {

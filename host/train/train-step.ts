@@ -16,10 +16,13 @@ export interface ShardResult {
 }
 
 export function defineTrainStep(tfjs: typeof tf) {
-  /** Cross-entropy of softmax outputs against integer labels, with optional label smoothing, averaged over rows. */
-  function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, smoothing: number): tf.Scalar {
+  /**
+   * Cross-entropy of softmax outputs against integer labels (or, when given, soft targets [rows,
+   * numClasses], e.g. mixup's blend of two labels), with optional label smoothing, averaged over rows.
+   */
+  function crossEntropy(probs: tf.Tensor, labels: tf.Tensor1D, numClasses: number, smoothing: number, soft?: tf.Tensor): tf.Scalar {
     return tfjs.tidy(() => {
-      let target = tfjs.oneHot(labels, numClasses).toFloat();
+      let target = soft ?? tfjs.oneHot(labels, numClasses).toFloat();
       if (smoothing > 0) target = target.mul(1 - smoothing).add(smoothing / numClasses);
       return tfjs.neg(tfjs.mean(tfjs.sum(tfjs.mul(target, tfjs.log(tfjs.clipByValue(probs, 1e-7, 1))), -1))) as tf.Scalar;
     });
@@ -52,6 +55,7 @@ export function defineTrainStep(tfjs: typeof tf) {
     numClasses: number,
     smoothing: number,
     dropoutSeed?: number,
+    targets?: ArrayLike<number>,
   ): ShardResult {
     // One-hot encoding would silently turn a bad label into an all-zero target.
     for (let i = 0; i < labels.length; i++) {
@@ -59,7 +63,11 @@ export function defineTrainStep(tfjs: typeof tf) {
         throw new Error(`label ${labels[i]} of row ${i} is not a class index in [0, ${numClasses})`);
       }
     }
+    if (targets && targets.length !== labels.length * numClasses) {
+      throw new Error(`${targets.length} soft targets for ${labels.length} rows of ${numClasses} classes`);
+    }
     const y = tfjs.tensor1d(Array.from(labels), 'int32');
+    const soft = targets ? tfjs.tensor2d(Array.from(targets), [labels.length, numClasses]) : undefined;
     let probs: Float32Array | undefined;
     let value: tf.Scalar;
     let grads: tf.NamedTensorMap;
@@ -68,11 +76,12 @@ export function defineTrainStep(tfjs: typeof tf) {
         tfjs.variableGrads(() => {
           const p = model.apply(x, { training: true }) as tf.Tensor;
           probs = p.dataSync() as Float32Array;
-          return crossEntropy(p, y, numClasses, smoothing);
+          return crossEntropy(p, y, numClasses, smoothing, soft);
         }, vars),
       ));
     } finally {
       y.dispose();
+      soft?.dispose();
     }
     const loss = value.dataSync()[0];
     value.dispose();

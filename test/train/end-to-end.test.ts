@@ -11,7 +11,7 @@ import { loadImageRgb, manifestItemPath } from '../../host/data/images.ts';
 import { readManifest } from '../../host/data/manifest-io.ts';
 import { loadBackbone, type LoadedBackbone } from '../../host/train/backbones.ts';
 import { createRunPredictor, loadRun, type RunConfig } from '../../host/train/run.ts';
-import { finetuneRun, trainBaseline, type TrainResult } from '../../host/train/trainer.ts';
+import { FINETUNE_PRESETS, finetuneRun, trainBaseline, type TrainResult } from '../../host/train/trainer.ts';
 import { removeTempDirs, synthManifest, tempDir } from './fixtures.ts';
 
 afterAll(removeTempDirs);
@@ -114,5 +114,26 @@ describe('train and finetune end to end (synthetic, input 160)', () => {
     const ft = await finetuneRun({ from: join(out, 'baseline'), out: join(out, 'ft13'), epochs: 1, views: 2, batchSize: 8, cacheRoot });
     expect(ft.config.hyper.boundary).toBe('block_12_add');
     expect(ft.features.fromCache).toBe(true);
+  });
+
+  it('fine-tunes with the full recipe by default and the earlier one with preset fast', async () => {
+    const full = await finetuneRun({ from: join(out, 'baseline'), out: join(out, 'ft-full'), epochs: 1, views: 2, batchSize: 8, cacheRoot });
+    const r = FINETUNE_PRESETS.full;
+    expect(full.config.hyper).toMatchObject({
+      learningRate: r.lr,
+      weightDecay: r.weightDecay,
+      layerDecay: r.layerDecay,
+      schedule: r.schedule,
+      warmupEpochs: r.warmupEpochs,
+      mixup: r.mixup,
+      labelSmoothing: r.labelSmoothing,
+    });
+    const fast = await finetuneRun({ from: join(out, 'baseline'), out: join(out, 'ft-fast'), preset: 'fast', epochs: 1, views: 2, batchSize: 8, cacheRoot });
+    expect(fast.config.hyper).toMatchObject({ optimizer: 'adam', learningRate: 1e-4, weightDecay: 0, layerDecay: 1, schedule: 'constant', mixup: 0 });
+    const msg = await finetuneRun({ from: join(out, 'baseline'), out: join(out, 'ft-x'), preset: 'slow' as 'fast', cacheRoot }).then(
+      () => '',
+      (e: Error) => e.message,
+    );
+    expect(msg).toContain('--preset slow is unknown');
   });
 });

@@ -123,6 +123,28 @@ describe('data-parallel training steps (wasm, 2 threads)', () => {
     });
   }
 
+  it('with the full recipe (AdamW, layer decay, cosine, mixup soft targets) two threads give the one-thread weights', async () => {
+    const recipe = { weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine' as const, warmupEpochs: 1, mixup: 0.4 };
+    const train = separable(20, 2, 11);
+    const val = separable(6, 1, 12);
+    const run = async (threads: number) => {
+      const m = tinyTail(0, 4);
+      await fitOnFeatures(m, train, val, SHAPE, { epochs: 2, batchSize: 10, learningRate: 1e-2, patience: 5, seed: 3, label: `recipe-${threads}`, threads, labelSmoothing: 0.1, numClasses: CLASSES, stage: 'finetune', ...recipe });
+      return weightsOf(m);
+    };
+    const a = await run(1);
+    const b = await run(2);
+    a.forEach((wa, k) => {
+      const scale = 1 + wa.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      let worst = 0;
+      wa.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[k]![j]!))));
+      expect(worst).toBeLessThanOrEqual(1e-5 * scale);
+    });
+    let moved = 0;
+    weightsOf(tinyTail(0, 4)).forEach((w, k) => w.forEach((v, j) => (moved = Math.max(moved, Math.abs(v - a[k]![j]!)))));
+    expect(moved).toBeGreaterThan(1e-3);
+  });
+
   it('reports a worker\'s error to the caller without hanging, and keeps working', async () => {
     const model = tinyTail(0, 2);
     const opt = tf.train.adam(1e-3);

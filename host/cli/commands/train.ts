@@ -1,10 +1,24 @@
 import type { Command } from 'commander';
 import { action, parseIntOption, parseNumberOption } from '../run.ts';
-import { trainBaseline, finetuneRun, DEFAULTS, type CommonTrainOptions } from '../../train/trainer.ts';
+import {
+  trainBaseline,
+  finetuneRun,
+  DEFAULTS,
+  FINETUNE_PRESETS,
+  FINETUNE_PRESET_NAMES,
+  type CommonTrainOptions,
+  type FinetunePreset,
+  type RecipeOptions,
+} from '../../train/trainer.ts';
 import type { ResizePolicy } from '../../data/images.ts';
 
 /** The trainer's shared options as flags; commander names the cache folder `--cache-dir`. */
 type CommonFlags = Omit<CommonTrainOptions, 'cacheRoot' | 'skipVerify' | 'loadedBackbone' | 'memoryLimitBytes'> & { cacheDir?: string };
+
+/** "full X, fast Y" for a fine-tuning setting, for the help text (the flags default to the chosen preset). */
+function presetValues(key: keyof (typeof FINETUNE_PRESETS)['full']): string {
+  return FINETUNE_PRESET_NAMES.map((n) => `${n} ${FINETUNE_PRESETS[n][key]}`).join(', ');
+}
 
 export function register(program: Command): void {
   const b = DEFAULTS.baseline;
@@ -73,24 +87,36 @@ export function register(program: Command): void {
     .requiredOption('--from <run>', 'baseline run folder (from plastisort train)')
     .requiredOption('--out <dir>', 'run folder to write, e.g. runs/finetuned')
     .option('--manifest <file>', 'split manifest (default: the one the run was trained on)')
+    .option('--preset <name>', `recipe whose values the flags below default to: ${FINETUNE_PRESET_NAMES.join(' or ')} (fast: the earlier plain-Adam recipe)`, 'full')
     .option('--unfreeze-from <layer>', 'first trainable layer, a block start such as block_13_expand', f.unfreezeFrom)
-    .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size'), f.batchSize)
-    .option('--epochs <n>', 'maximum epochs', parseIntOption('--epochs'), f.epochs)
-    .option('--patience <n>', 'early stopping: epochs without a lower validation loss', parseIntOption('--patience'), f.patience)
-    .option('--lr <x>', 'Adam learning rate', parseNumberOption('--lr'), f.lr)
-    .option('--views <k>', 'augmented views per training image in the activation cache', parseIntOption('--views'), f.views)
-    .option('--label-smoothing <x>', 'label smoothing of the cross-entropy', parseNumberOption('--label-smoothing'), f.labelSmoothing)
+    .option('--batch-size <n>', `batch size (${presetValues('batchSize')})`, parseIntOption('--batch-size'))
+    .option('--epochs <n>', `maximum epochs (${presetValues('epochs')})`, parseIntOption('--epochs'))
+    .option('--patience <n>', `early stopping: epochs without a lower validation loss (${presetValues('patience')})`, parseIntOption('--patience'))
+    .option('--lr <x>', `peak learning rate, of the head when --layer-decay < 1 (${presetValues('lr')})`, parseNumberOption('--lr'))
+    .option('--weight-decay <x>', `decoupled weight decay of the kernels, AdamW (${presetValues('weightDecay')})`, parseNumberOption('--weight-decay'))
+    .option('--layer-decay <x>', `learning-rate factor per block below the head, in (0, 1] (${presetValues('layerDecay')})`, parseNumberOption('--layer-decay'))
+    .option('--schedule <kind>', `learning-rate schedule after warm-up: constant or cosine (${presetValues('schedule')})`)
+    .option('--warmup-epochs <x>', `epochs of linear learning-rate warm-up (${presetValues('warmupEpochs')})`, parseNumberOption('--warmup-epochs'))
+    .option('--mixup <alpha>', `mixup of the cached activations, λ ~ Beta(α, α); 0 = off (${presetValues('mixup')})`, parseNumberOption('--mixup'))
+    .option('--views <k>', `augmented views per training image in the activation cache (${presetValues('views')})`, parseIntOption('--views'))
+    .option('--label-smoothing <x>', `label smoothing of the cross-entropy (${presetValues('labelSmoothing')})`, parseNumberOption('--label-smoothing'))
     .option('--seed <n>', 'seed of augmentation, shuffling and dropout masks (default: the parent run\'s)', parseIntOption('--seed'))
     .option('--threads <n>', 'threads on wasm: worker threads for feature extraction and for data-parallel fine-tuning steps (default: one per CPU; 1 = this thread only), or tfjs-node\'s pool', parseIntOption('--threads'))
     .option('--cache-dir <dir>', 'activation cache folder', '.cache/features')
     .addHelpText('after', '\nExample:\n  plastisort finetune --from runs/baseline --out runs/finetuned')
     .action(
-      action(async (o: CommonFlags & { from: string; manifest?: string; unfreezeFrom: string }) => {
+      action(async (o: CommonFlags & RecipeOptions & { from: string; manifest?: string; unfreezeFrom: string; preset: string }) => {
         await finetuneRun({
           from: o.from,
           out: o.out,
           manifest: o.manifest,
+          preset: o.preset as FinetunePreset,
           unfreezeFrom: o.unfreezeFrom,
+          weightDecay: o.weightDecay,
+          layerDecay: o.layerDecay,
+          schedule: o.schedule,
+          warmupEpochs: o.warmupEpochs,
+          mixup: o.mixup,
           batchSize: o.batchSize,
           epochs: o.epochs,
           patience: o.patience,
