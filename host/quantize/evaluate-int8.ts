@@ -60,7 +60,7 @@ function contractScaling(iq: InputQuantization): FloatScaling {
 }
 
 /** Top-1 classes of an int8 `.tflite` (input q = p − 128) run by LiteRT. */
-export async function liteRtClasses(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<number[]> {
+async function liteRtClasses(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<number[]> {
   const model = await loadLiteRtModel(tflite);
   try {
     const preds: number[] = [];

@@ -43,7 +43,7 @@ export function inputQuantization(fs: FloatScaling): InputQuantization {
 }
 
 /** Round half away from zero, as TFLite's converter and kernels (std::round) do. */
-export function roundHalfAway(x: number): number {
+function roundHalfAway(x: number): number {
   return x < 0 ? -Math.round(-x) : Math.round(x);
 }
 
