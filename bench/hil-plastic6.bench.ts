@@ -66,7 +66,7 @@ async function standIn(): Promise<{ model: string; manifest: string; note: strin
   const { initBackend } = await import('../host/train/backend.ts');
   const { loadBackbone } = await import('../host/train/backbones.ts');
   const { buildMobileNetV2, applyWeights } = await import('../host/train/mobilenetv2.ts');
-  const { quantizeModel } = await import('../host/quantize/quantize.ts');
+  const { quantizeModel } = await import('../host/quantize/quantize-model.ts');
   await initBackend();
   tf.randomUniform([1]).dispose();
   const backbone = await loadBackbone(BACKBONE);

@@ -27,7 +27,7 @@ import { imagesToBatch } from '../host/quantize/execute.ts';
 import { readQuantizationVectorBytes, readTflite } from '../host/tflite/reader.ts';
 import { writeTflite } from '../host/tflite/writer.ts';
 import { inspectModel } from '../host/tflite/inspect.ts';
-import { withoutConvBiasQuantParams } from '../host/quantize/quantize.ts';
+import { withoutConvBiasQuantParams } from '../host/quantize/tflite-builder.ts';
 import { planArena } from '../host/tflite/arena.ts';
 import { loadLiteRtModel } from '../host/tflite/litert.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';

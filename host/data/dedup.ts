@@ -143,10 +143,6 @@ export function hamming(a: Uint8Array, b: Uint8Array): number {
   return d;
 }
 
-export function hammingHex(a: string, b: string): number {
-  return hamming(fromHex(a), fromHex(b));
-}
-
 export class UnionFind {
   private readonly parent: Int32Array;
   private readonly rank: Uint8Array;

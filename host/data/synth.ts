@@ -10,7 +10,7 @@
  * The classes are recognisable by silhouette but share colours, backgrounds and clutter and are drawn
  * at varied pose and size, so a frozen-backbone linear probe does well without being perfect.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createRng } from '../util/rng.ts';
@@ -400,9 +400,4 @@ export async function generateSynthDataset(opts: SynthOptions): Promise<SynthRes
   });
   bar?.stop();
   return { out: opts.out, classes: [...classes], perClass, size, seed, files: total };
-}
-
-/** Removes a synthetic dataset folder (used by tests and the pipeline's clean-up). */
-export async function removeSynthDataset(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
 }

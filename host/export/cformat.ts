@@ -53,9 +53,3 @@ export function cByteLines(data: Uint8Array, perLine = 12): string {
   }
   return lines.length ? lines.join('\n') + '\n' : '';
 }
-
-/** A C identifier from an arbitrary label, for comments and enum-like names. */
-export function cIdentifier(s: string): string {
-  const id = s.replace(/[^A-Za-z0-9_]/g, '_');
-  return /^[0-9]/.test(id) ? `_${id}` : id || '_';
-}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { crc32 } from '../serial/protocol.ts';
+import { crc32 } from '../util/crc32.ts';
 import { UserError } from '../util/errors.ts';
 
 /**

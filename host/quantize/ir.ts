@@ -158,3 +158,20 @@ export function padThenValidIsSame(size: number, before: number, after: number, 
   const validOut = validOutput(size + before + after, kernel, stride, dilation);
   return validOut === same.out && before === same.before;
 }
+
+/** A deep copy (weights and biases too), so that a rewrite of the copy leaves the original intact. */
+export function cloneGraph(graph: IrGraph): IrGraph {
+  return {
+    ...graph,
+    values: graph.values.map((v) => ({ ...v, shape: [...v.shape] })),
+    ops: graph.ops.map((op) => {
+      const c = { ...op, inputs: [...op.inputs] } as IrOp;
+      if (hasWeights(c) && hasWeights(op)) {
+        c.weights = Float32Array.from(op.weights);
+        c.bias = Float32Array.from(op.bias);
+      }
+      return c;
+    }),
+    notes: [...graph.notes],
+  };
+}

@@ -15,7 +15,7 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
 import { loadRun } from '../train/run.ts';
-import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize.ts';
+import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize-model.ts';
 
 function manifestPathOf(runDir: string, path: string): string {
   // Runs record the manifest path as given at training time: absolute, or relative to that working directory.

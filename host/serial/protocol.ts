@@ -2,6 +2,7 @@
  * The sorter serial protocol (docs/protocol.md), TypeScript side. The C++ side lives in
  * firmware/components/sorter_link; test/vectors/protocol-frames.json holds golden frames both check.
  */
+import { crc32 } from '../util/crc32.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 8;
@@ -38,31 +39,6 @@ export const ErrorCode = {
 export function msgTypeName(type: number): string {
   for (const [k, v] of Object.entries(MsgType)) if (v === type) return k;
   return `0x${type.toString(16).padStart(2, '0')}`;
-}
-
-// ---------------------------------------------------------------- CRC-32 (IEEE, reflected)
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32Update(state: number, data: Uint8Array): number {
-  let c = state;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return c >>> 0;
-}
-
-/** CRC-32/IEEE 802.3; crc32("123456789") = 0xCBF43926. */
-export function crc32(...parts: Uint8Array[]): number {
-  let c = 0xffffffff;
-  for (const p of parts) c = crc32Update(c, p);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 // ---------------------------------------------------------------- COBS

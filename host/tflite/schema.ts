@@ -212,8 +212,3 @@ export const BuiltinOperator = {
 export function builtinOperatorName(code: number): string {
   return BUILTIN_OPERATOR_NAMES[code] ?? `BUILTIN_${code}`;
 }
-
-/** TensorType enum value → element size in bytes (0 where not a fixed-size element). */
-export const TENSOR_TYPE_BYTES: Record<number, number> = {
-  0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: 0, 6: 1, 7: 2, 8: 8, 9: 1, 10: 8, 11: 16, 12: 8, 15: 4, 16: 2,
-};

@@ -5,12 +5,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import {
-  buildTfliteModel,
-  quantizeModel,
-  withoutConvBiasQuantParams,
-  type QuantizeConfig,
-} from '../../host/quantize/quantize.ts';
+import { quantizeModel, type QuantizeConfig } from '../../host/quantize/quantize-model.ts';
+import { buildTfliteModel, withoutConvBiasQuantParams } from '../../host/quantize/tflite-builder.ts';
 import { getPlastisortMetadata, readTflite } from '../../host/tflite/reader.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';

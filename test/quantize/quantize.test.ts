@@ -1,20 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import {
-  activationQuant,
-  cloneGraph,
-  compensateInputOffset,
-  fakeQuantOf,
-  inputQuantization,
-  buildTfliteModel,
-  quantizeModel,
-  quantizeWeights,
-  type QuantizeConfig,
-} from '../../host/quantize/quantize.ts';
+import { activationQuant, fakeQuantOf, inputQuantization, quantizeWeights } from '../../host/quantize/int8-params.ts';
+import { compensateInputOffset } from '../../host/quantize/input-offset.ts';
+import { buildTfliteModel } from '../../host/quantize/tflite-builder.ts';
+import { quantizeModel, type QuantizeConfig } from '../../host/quantize/quantize-model.ts';
 import { collectStats, rangeFor } from '../../host/quantize/calibrate.ts';
 import { lowerLayersModel } from '../../host/quantize/lower.ts';
 import { IrExecutor, imagesToBatch } from '../../host/quantize/execute.ts';
-import type { IrConv } from '../../host/quantize/ir.ts';
+import { cloneGraph, type IrConv } from '../../host/quantize/ir.ts';
 import { readTflite, getPlastisortMetadata } from '../../host/tflite/reader.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';

@@ -6,10 +6,10 @@ import {
   DUMP_CHUNK,
   MsgType,
   PROTOCOL_VERSION,
-  crc32,
   encodeFrame,
   type DecodeEvent,
 } from '../../host/serial/protocol.ts';
+import { crc32 } from '../../host/util/crc32.ts';
 import {
   decodeDumpEnd,
   decodeDumpTensor,

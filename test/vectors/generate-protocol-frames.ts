@@ -14,10 +14,10 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   SEQ_UNSOLICITED,
-  crc32,
   encodeFrame,
   type Frame,
 } from '../../host/serial/protocol.ts';
+import { crc32 } from '../../host/util/crc32.ts';
 import {
   encodeDumpEnd,
   encodeDumpTensor,

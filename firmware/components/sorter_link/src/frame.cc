@@ -2,14 +2,14 @@
 
 #include <cstring>
 
-#include "sorter_link/crc32.h"
+#include "sorter/checksum.h"
 
 namespace sorter_link {
 
 void FrameWriter::begin(MsgType type, uint16_t seq, uint32_t payload_len, uint8_t version) {
   block_len_ = 0;
   last_block_full_ = false;
-  crc_ = crc32_init();
+  crc_ = 0;
   announced_ = payload_len;
   written_ = 0;
   const uint8_t header[kHeaderSize] = {
@@ -22,12 +22,12 @@ void FrameWriter::begin(MsgType type, uint16_t seq, uint32_t payload_len, uint8_
       static_cast<uint8_t>((payload_len >> 16) & 0xFF),
       static_cast<uint8_t>(payload_len >> 24),
   };
-  crc_ = crc32_update(crc_, header, kHeaderSize);
+  crc_ = sorter::crc32_update(crc_, header, kHeaderSize);
   for (uint8_t b : header) cobs_byte(b);
 }
 
 void FrameWriter::put(const uint8_t* data, size_t len) {
-  crc_ = crc32_update(crc_, data, len);
+  crc_ = sorter::crc32_update(crc_, data, len);
   written_ += static_cast<uint32_t>(len);
   for (size_t i = 0; i < len; ++i) cobs_byte(data[i]);
 }
@@ -77,7 +77,7 @@ void FrameWriter::flush_block(uint8_t code) {
 }
 
 bool FrameWriter::end() {
-  const uint32_t crc = crc32_final(crc_);
+  const uint32_t crc = crc_;
   const uint8_t c[4] = {static_cast<uint8_t>(crc), static_cast<uint8_t>(crc >> 8),
                         static_cast<uint8_t>(crc >> 16), static_cast<uint8_t>(crc >> 24)};
   for (uint8_t b : c) cobs_byte(b);
@@ -176,7 +176,7 @@ FrameDecoder::Event FrameDecoder::finish() {
       const uint32_t got = static_cast<uint32_t>(b[body]) | (static_cast<uint32_t>(b[body + 1]) << 8) |
                            (static_cast<uint32_t>(b[body + 2]) << 16) |
                            (static_cast<uint32_t>(b[body + 3]) << 24);
-      if (crc32(b, body) != got) err = DecodeError::kBadCrc;
+      if (sorter::crc32(b, body) != got) err = DecodeError::kBadCrc;
     }
   }
   reset_block();

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "mini_json.h"
+#include "sorter/checksum.h"
 #include "sorter/classifier.h"
-#include "sorter_link/crc32.h"
 #include "sorter_link/dispatcher.h"
 #include "sorter_link/frame.h"
 
@@ -123,7 +123,7 @@ class FakeClassifier : public sorter::Classifier {
 static void test_crc(const mini_json::Value& v) {
   for (const auto& c : v["crc32"].arr) {
     const std::string& in = c["asciiInput"].str;
-    const uint32_t got = crc32(reinterpret_cast<const uint8_t*>(in.data()), in.size());
+    const uint32_t got = sorter::crc32(reinterpret_cast<const uint8_t*>(in.data()), in.size());
     CHECK(got == static_cast<uint32_t>(c["crc"].num), "crc32(%s) = %08x", in.c_str(), got);
   }
 }

@@ -1,5 +1,5 @@
-// CRC-32 and SHA-256 without any platform library, for the model partition header and the model
-// hash the firmware reports.
+// CRC-32 and SHA-256 without any platform library: CRC-32 for the model partition header and the
+// serial link's frames (sorter_link), SHA-256 for the model hash the firmware reports.
 #pragma once
 
 #include <cstddef>
