@@ -17,7 +17,7 @@ import { log } from '../util/log.ts';
 import { guardRunOut, parentManifestPath, runOutput } from './run-output.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
 import { initBackend, workerCount, type BackendInfo } from './backend.ts';
-import { frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
+import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
 import { evaluateFeatures, fitOnFeatures, usesAdamW } from './fit.ts';
 import {
   applyWeights,
@@ -236,7 +236,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
     extractor,
     man.manifest,
     {
-      version: 1,
+      version: CACHE_VERSION,
       manifestSha256: man.sha256,
       inputSize,
       resize,
@@ -443,7 +443,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     extractor,
     man.manifest,
     {
-      version: 1,
+      version: CACHE_VERSION,
       manifestSha256: man.sha256,
       inputSize: parent.inputSize,
       resize: parent.resize,
