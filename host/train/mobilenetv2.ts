@@ -15,7 +15,6 @@ import { UserError } from '../util/errors.ts';
 export const MIN_INPUT_SIZE = 96;
 export const MAX_INPUT_SIZE = 224;
 
-export const HEAD_LAYERS = ['global_average_pooling2d', 'dropout', 'predictions'] as const;
 export const POOL_LAYER = 'global_average_pooling2d';
 export const BACKBONE_OUTPUT_LAYER = 'out_relu';
 
