@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { SorterClient } from '../serial/client.ts';
-import type { Transport } from '../serial/transport.ts';
+import { SorterClient } from '../link/client.ts';
+import type { Transport } from '../link/port.ts';
 import { UserError } from '../util/errors.ts';
 import { sleep, type ByteLink } from './link.ts';
 

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { runHil, type HilOptions } from '../../host/serial/hil.ts';
-import { startPtySim, startStdioSim, stopChild } from '../../host/serial/sim.ts';
-import { SorterClient } from '../../host/serial/client.ts';
-import { childTransport, openSerialTransport } from '../../host/serial/transport.ts';
-import { compareDumps, matchedRounding, type LsbStats } from '../../host/serial/hil.ts';
+import { runHil } from '../../host/hil/run.ts';
+import type { HilOptions } from '../../host/hil/options.ts';
+import { startPtySim, startStdioSim, stopChild } from '../../host/link/sim-process.ts';
+import { SorterClient } from '../../host/link/client.ts';
+import { childTransport, openSerialTransport } from '../../host/link/port.ts';
+import { compareDumps, matchedRounding, type LsbStats } from '../../host/hil/stats.ts';
 import { UserError } from '../../host/util/errors.ts';
 import { CLASSES, SIZE, simBinary, tinyDataset, tinyFloatRun, tinyModel } from './fixtures.ts';
 
