@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { flashBoard } from '../host/flash/flash.ts';
 import { loadFlashPlan } from '../host/flash/images.ts';
-import { openSerialLink } from '../host/flash/link.ts';
+import { openSerialLink } from '../host/link/port.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { firmwareAppStandIn } from '../testing/flash/app-image-standin.ts';
 import { FIRMWARE_LAYOUT, makeBuildDir } from '../testing/flash/build-fixture.ts';

@@ -1,6 +1,6 @@
 /**
  * Anything that classifies images: a trained float run (train/), a `.tflite` through LiteRT
- * (eval/tflite-predictor.ts), a device or the simulator over serial (serial/). Evaluation, HIL and the
+ * (eval/tflite-predictor.ts), a device or the simulator over serial (link/, hil/). Evaluation, HIL and the
  * report compare predictors on the same manifest split.
  */
 export interface Predictor {

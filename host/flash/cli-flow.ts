@@ -7,7 +7,7 @@ import { appImageElfSha256 } from './app-image.ts';
 import { verifyBundle } from './bundle.ts';
 import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.ts';
 import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
-import { openSerialLink, type ByteLink } from './link.ts';
+import { openSerialLink, type ByteLink } from '../link/port.ts';
 import { readModelForDevice } from './model-file.ts';
 import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import { RESET_STRATEGIES, type ResetStrategy } from './rom-loader.ts';

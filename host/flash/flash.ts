@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { UserError } from '../util/errors.ts';
-import type { ByteLink } from './link.ts';
+import type { ByteLink } from '../link/port.ts';
 import { buildModelPartitionImage } from './model-partition.ts';
 import { FlashError, RomLoader, type ResetStrategy } from './rom-loader.ts';
 import { modelPartition, type FlashImage, type FlashPlan } from './images.ts';

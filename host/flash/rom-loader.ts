@@ -1,6 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import { UserError } from '../util/errors.ts';
-import { sleep, type ByteLink } from './link.ts';
+import type { ByteLink } from '../link/port.ts';
+import { sleep } from '../util/sleep.ts';
 import {
   CHIP_DETECT_MAGIC_REG,
   CHIP_MAGIC,

@@ -1,32 +1,14 @@
 import { createHash } from 'node:crypto';
-import { SorterClient } from '../serial/client.ts';
-import type { Transport } from '../serial/transport.ts';
+import { SorterClient } from '../link/client.ts';
+import { byteLinkTransport, type ByteLink } from '../link/port.ts';
 import { UserError } from '../util/errors.ts';
-import { sleep, type ByteLink } from './link.ts';
+import { sleep } from '../util/sleep.ts';
 
 export interface FlashedIdentity {
   firmwareVersion: string;
   modelSha256: string;
   /** The running app's ELF SHA-256, when it reports one. */
   appElfSha256?: string;
-}
-
-/** The application protocol over the flasher's link, so one open port serves both. */
-export function linkTransport(link: ByteLink): Transport {
-  const closeListeners: ((reason: string) => void)[] = [];
-  return {
-    description: link.path,
-    write: (bytes) => link.write(bytes),
-    onData: (cb) => {
-      link.onData(cb);
-    },
-    onClose: (cb) => {
-      closeListeners.push(cb);
-    },
-    close: async () => {
-      for (const cb of closeListeners) cb('closed');
-    },
-  };
 }
 
 export interface VerifyExpectation {
@@ -47,7 +29,7 @@ export interface VerifyExpectation {
 export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyExpectation): Promise<FlashedIdentity> {
   await link.setBaudRate(appBaud);
   await sleep(expect.bootMs ?? 500);
-  const client = new SorterClient(linkTransport(link), { timeoutMs: expect.timeoutMs ?? 3000, retries: 2 });
+  const client = new SorterClient(byteLinkTransport(link), { timeoutMs: expect.timeoutMs ?? 3000, retries: 2 });
   let info;
   try {
     info = await client.handshake();

@@ -1,8 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { checkInputSize } from '../train/mobilenetv2.ts';
-import { checkPortPath } from '../serial/hil-options.ts';
-import { findSimBinary } from '../serial/sim.ts';
+import { checkPortPath } from '../hil/options.ts';
+import { findSimBinary } from '../link/sim-process.ts';
 import { UserError } from '../util/errors.ts';
 import { guardOutDir, holdsAll, markOutput, type OutGuard } from '../util/out-dir.ts';
 import type { PipelineOptions } from './pipeline.ts';

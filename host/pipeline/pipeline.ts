@@ -10,7 +10,7 @@ import type { EvalMetrics } from '../eval/metrics.ts';
 import { exportModel } from '../export/export.ts';
 import { quantizeRun } from '../quantize/run.ts';
 import { buildHtmlReport, type EvaluationSection, type ReportInput } from '../report/html.ts';
-import { runHil } from '../serial/hil.ts';
+import { runHil } from '../hil/run.ts';
 import { inspectModel } from '../tflite/inspect.ts';
 import { readTflite } from '../tflite/reader.ts';
 import { resolveImagenet } from '../train/backbone-cache.ts';
@@ -19,7 +19,7 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { runPipeline, type PipelineStage, type StageOutcome } from './runner.ts';
 import { checkPipelineOptions } from './checks.ts';
-import { retireForeignJournal, withJournalLock } from '../serial/journal-lock.ts';
+import { retireForeignJournal, withJournalLock } from '../hil/journal-lock.ts';
 
 export interface PipelineOptions {
   /** Photo folder (one folder per class); default: the built-in synthetic set, generated into the run. */

@@ -3,7 +3,7 @@
  * Mirrors the parts of the TFLite flatbuffer schema (schema.fbs) that this project uses; field
  * meanings follow that schema. One subgraph, batch size 1.
  *
- * Contract shared by: tflite/reader.ts, tflite/writer.ts, quantize/, export/, serial/ (HIL), train/
+ * Contract shared by: tflite/reader.ts, tflite/writer.ts, quantize/, export/, hil/ (HIL), train/
  * (.tflite backbone import).
  */
 

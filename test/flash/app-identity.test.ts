@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { appImageElfSha256, appImageVersion } from '../../host/flash/app-image.ts';
-import type { ByteLink } from '../../host/flash/link.ts';
+import type { ByteLink } from '../../host/link/port.ts';
 import { verifyFlashedBoard } from '../../host/flash/verify.ts';
-import { decodeInfo, encodeInfo, type InfoMessage } from '../../host/serial/messages.ts';
-import { FrameDecoder, MsgType, PROTOCOL_VERSION, encodeFrame } from '../../host/serial/protocol.ts';
+import { decodeInfo, encodeInfo, type InfoMessage } from '../../host/link/messages.ts';
+import { FrameDecoder, MsgType, PROTOCOL_VERSION, encodeFrame } from '../../host/link/protocol.ts';
 
 const MODEL_SHA = 'cd'.repeat(32);
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flashBoard } from '../../host/flash/flash.ts';
 import { loadFlashPlan } from '../../host/flash/images.ts';
-import { openSerialLink } from '../../host/flash/link.ts';
+import { openSerialLink } from '../../host/link/port.ts';
 import { MODEL_HEADER_SIZE, buildModelPartitionImage } from '../../host/flash/model-partition.ts';
 import { RomEmulator, type RomEmulatorOptions } from '../../testing/flash/rom-emulator.ts';
 import { emulatorBinding } from '../../testing/flash/serialport-binding.ts';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { runFlashCommand } from '../../host/flash/cli-flow.ts';
 import { flashBoard } from '../../host/flash/flash.ts';
 import { loadFlashPlan } from '../../host/flash/images.ts';
-import { openSerialLink } from '../../host/flash/link.ts';
+import { openSerialLink } from '../../host/link/port.ts';
 import { RomLoader } from '../../host/flash/rom-loader.ts';
 import { UserError } from '../../host/util/errors.ts';
 import { APP_OFFSET, espImage, makeBuildDir } from '../../testing/flash/build-fixture.ts';

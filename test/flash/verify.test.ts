@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openSerialLink } from '../../host/flash/link.ts';
+import { openSerialLink } from '../../host/link/port.ts';
 import { RomEmulator } from '../../testing/flash/rom-emulator.ts';
 import { emulatorBinding } from '../../testing/flash/serialport-binding.ts';
 import { runFlashCommandOn } from '../support/flash-command.ts';

@@ -3,10 +3,10 @@
  * resend, version and model-hash refusals, and ordering under pipelining.
  */
 import { describe, expect, it } from 'vitest';
-import { SorterClient, TimeoutError } from '../../host/serial/client.ts';
-import type { Transport } from '../../host/serial/transport.ts';
-import { FrameDecoder, MsgType, PROTOCOL_VERSION, SEQ_UNSOLICITED, ErrorCode, encodeFrame, type Frame } from '../../host/serial/protocol.ts';
-import { encodeError, encodeInfo, encodeResult, type InfoMessage } from '../../host/serial/messages.ts';
+import { SorterClient, TimeoutError } from '../../host/link/client.ts';
+import type { Transport } from '../../host/link/port.ts';
+import { FrameDecoder, MsgType, PROTOCOL_VERSION, SEQ_UNSOLICITED, ErrorCode, encodeFrame, type Frame } from '../../host/link/protocol.ts';
+import { encodeError, encodeInfo, encodeResult, type InfoMessage } from '../../host/link/messages.ts';
 import { UserError } from '../../host/util/errors.ts';
 
 const SHA = 'ab'.repeat(32);

@@ -10,7 +10,7 @@ import type { Quantization, Tensor, TensorType, TfliteModel } from '../../host/t
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { withPlastisortMetadata } from '../../host/tflite/reader.ts';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
-import { findSimBinary } from '../../host/serial/sim.ts';
+import { findSimBinary } from '../../host/link/sim-process.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 export const CLASSES = ['HDPE', 'LDPE', 'PET', 'PP', 'PS', 'PVC'];

@@ -9,11 +9,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { runHil, type HilOptions } from '../../host/serial/hil.ts';
-import { startPtySim, startStdioSim, stopChild } from '../../host/serial/sim.ts';
-import { SorterClient } from '../../host/serial/client.ts';
-import { childTransport, openSerialTransport } from '../../host/serial/transport.ts';
-import { compareDumps, matchedRounding, type LsbStats } from '../../host/serial/hil.ts';
+import { runHil } from '../../host/hil/run.ts';
+import type { HilOptions } from '../../host/hil/options.ts';
+import { startPtySim, startStdioSim, stopChild } from '../../host/link/sim-process.ts';
+import { SorterClient } from '../../host/link/client.ts';
+import { childTransport, openSerialLink, openSerialTransport } from '../../host/link/port.ts';
+import { compareDumps, matchedRounding, type LsbStats } from '../../host/hil/stats.ts';
 import { UserError } from '../../host/util/errors.ts';
 import { CLASSES, SIZE, simBinary, tinyDataset, tinyFloatRun, tinyModel } from './fixtures.ts';
 
@@ -143,6 +144,16 @@ describe.skipIf(!sim)('plastisort hil --sim over a pseudo-terminal', () => {
 
   it('a wrong port is a clear one-line error', async () => {
     await expect(openSerialTransport(join(dir, 'no-such-tty'), 115200)).rejects.toThrow(/cannot open the serial port/);
+  });
+
+  it('the flasher and HIL open a port the same way and fail with the same error', async () => {
+    const missing = join(dir, 'no-such-tty');
+    const hil = await openSerialTransport(missing, 115200).then(() => null, (e: unknown) => e);
+    const flasher = await openSerialLink(missing, 115200).then(() => null, (e: unknown) => e);
+    expect(hil).toBeInstanceOf(UserError);
+    expect(flasher).toBeInstanceOf(UserError);
+    expect((flasher as Error).message).toBe((hil as Error).message);
+    expect((hil as Error).message).toMatch(/^--port .*no-such-tty: cannot open the serial port \(.*\); check that the board is plugged in/);
   });
 
   it('DUMP names the first layer where two rounding variants part', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { retireForeignJournal, withJournalLock } from '../../host/serial/journal-lock.ts';
+import { retireForeignJournal, withJournalLock } from '../../host/hil/journal-lock.ts';
 import { EXIT } from '../../host/util/exit-codes.ts';
 
 let dir: string;

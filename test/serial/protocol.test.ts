@@ -8,7 +8,7 @@ import {
   PROTOCOL_VERSION,
   encodeFrame,
   type DecodeEvent,
-} from '../../host/serial/protocol.ts';
+} from '../../host/link/protocol.ts';
 import { crc32 } from '../../host/util/crc32.ts';
 import {
   decodeDumpEnd,
@@ -24,7 +24,7 @@ import {
   fromHex,
   toHex,
   PayloadError,
-} from '../../host/serial/messages.ts';
+} from '../../host/link/messages.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 interface Vectors {

@@ -1,5 +1,5 @@
 import { flashOverLink, prepareFlash, type FlashCommandOptions, type FlashCommandResult } from '../../host/flash/cli-flow.ts';
-import { openSerialLink } from '../../host/flash/link.ts';
+import { openSerialLink } from '../../host/link/port.ts';
 import { resetStrategyFor } from '../../host/flash/ports.ts';
 import type { RomEmulator } from '../../testing/flash/rom-emulator.ts';
 import { emulatorBinding } from '../../testing/flash/serialport-binding.ts';

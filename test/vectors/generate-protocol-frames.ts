@@ -16,7 +16,7 @@ import {
   SEQ_UNSOLICITED,
   encodeFrame,
   type Frame,
-} from '../../host/serial/protocol.ts';
+} from '../../host/link/protocol.ts';
 import { crc32 } from '../../host/util/crc32.ts';
 import {
   encodeDumpEnd,
@@ -26,7 +26,7 @@ import {
   encodeResult,
   toHex,
   type InfoMessage,
-} from '../../host/serial/messages.ts';
+} from '../../host/link/messages.ts';
 
 interface FakeTensor {
   name: string;

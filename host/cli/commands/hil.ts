@@ -2,15 +2,15 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { basename, join, resolve } from 'node:path';
 import { manifestInputs } from '../../data/manifest-io.ts';
-import { HIL_OUTPUT, checkHilOptions } from '../../serial/hil-options.ts';
-import { retireForeignJournal, withJournalLock } from '../../serial/journal-lock.ts';
+import { HIL_OUTPUT, checkHilOptions } from '../../hil/options.ts';
+import { retireForeignJournal, withJournalLock } from '../../hil/journal-lock.ts';
 import { prepareOutDir } from '../../util/out-dir.ts';
 import { EXIT } from '../../util/exit-codes.ts';
 import { action, parseIntOption } from '../run.ts';
-import { runHil } from '../../serial/hil.ts';
+import { runHil } from '../../hil/run.ts';
 import { log } from '../../util/log.ts';
 import type { SplitName } from '../../data/manifest.ts';
-import { ROUNDINGS, type Rounding } from '../../serial/sim.ts';
+import { ROUNDINGS, type Rounding } from '../../link/sim-process.ts';
 
 interface HilCliOptions {
   port?: string;

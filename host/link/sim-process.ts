@@ -22,7 +22,7 @@ export function findSimBinary(): string {
     return env;
   }
   const here = dirname(fileURLToPath(import.meta.url));
-  // From host/serial/ (sources) or dist/ (the bundled CLI), and from the working directory.
+  // From host/link/ (sources) or dist/ (the bundled CLI), and from the working directory.
   const candidates = [resolve(here, '../../build-host/sim/sorter-sim'), resolve(here, '../build-host/sim/sorter-sim'), resolve('build-host/sim/sorter-sim')];
   for (const c of candidates) if (existsSync(c)) return c;
   throw new UserError(`sorter-sim is not built (looked for ${candidates[0]}); build it with: npm test, or cmake -S firmware/host -B build-host && cmake --build build-host --target sorter-sim`);

@@ -1,6 +1,8 @@
 import { existsSync, statSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { holdsAll, type OutGuard } from '../util/out-dir.ts';
+import type { SplitName } from '../data/manifest.ts';
+import type { Rounding } from '../link/sim-process.ts';
 
 /** hil's report folder: marked, or (before markers) holding its journal or report. */
 export const HIL_OUTPUT: OutGuard = {
@@ -42,4 +44,31 @@ export function checkHilOptions(o: { port?: string; sim?: boolean; split: string
   checkRange('--timeout', o.timeout, 1, 3_600_000);
   checkRange('--retries', o.retries, 0, 100);
   if (o.port) checkPortPath(o.port);
+}
+
+export interface HilOptions {
+  model: string;
+  manifest: string;
+  split: SplitName;
+  /** Serial port of the board; exclusive with `sim`. */
+  port?: string;
+  /** Run against sorter-sim on a pseudo-terminal instead of a board. */
+  sim?: boolean;
+  simRounding?: Rounding;
+  /** Line rate: the board's UART, or the simulator's throttle. 0 = unthrottled (pty) / unknown. */
+  baud: number;
+  journal?: string;
+  out: string;
+  dump: number;
+  window: number;
+  timeoutMs: number;
+  retries: number;
+  /** Compare against the simulator (every arithmetic variant) and LiteRT. */
+  references: boolean;
+  /** Trained run folder: adds desktop float metrics and the device's top-1 agreement with them. */
+  run?: string;
+  /** Stop the device phase after this many new results (tests; simulates an interruption). */
+  limit?: number;
+  /** Called with the simulator's pid each time one starts (tests kill it). */
+  onSimStarted?: (pid: number, ptyPath: string) => void;
 }

@@ -1,11 +1,14 @@
 /**
- * Byte transports for the sorter protocol: a serial port (a board, or a simulator's pseudo-terminal)
- * through node-serialport, or a child process's stdio (the reference simulators).
+ * The one serial-port abstraction: a port (a board, or a simulator's pseudo-terminal) opened through
+ * node-serialport, seen by the flasher as a `ByteLink` (bytes, DTR/RTS, baud changes) and by the sorter
+ * protocol as a `Transport`; and a child process's stdio (the reference simulators) as a `Transport`.
  */
-import { SerialPort } from 'serialport';
+import { SerialPortStream } from '@serialport/stream';
+import type { BindingInterface } from '@serialport/bindings-interface';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { UserError } from '../util/errors.ts';
 
+/** The byte stream the sorter protocol runs over. */
 export interface Transport {
   /** Resolves once the bytes are handed to the OS (serialport drain). */
   write(bytes: Uint8Array): Promise<void>;
@@ -14,6 +17,16 @@ export interface Transport {
   onClose(cb: (reason: string) => void): void;
   close(): Promise<void>;
   readonly description: string;
+}
+
+/** A serial line as the flasher needs it: bytes both ways, the DTR/RTS lines and the baud rate. */
+export interface ByteLink {
+  readonly path: string;
+  write(data: Uint8Array): Promise<void>;
+  onData(listener: (chunk: Uint8Array) => void): () => void;
+  setSignals(signals: { dtr?: boolean; rts?: boolean }): Promise<void>;
+  setBaudRate(baud: number): Promise<void>;
+  close(): Promise<void>;
 }
 
 class Listeners {
@@ -27,22 +40,85 @@ class Listeners {
   }
 }
 
+async function nativeBinding(): Promise<BindingInterface> {
+  const { SerialPort } = await import('serialport');
+  return SerialPort.binding as unknown as BindingInterface;
+}
+
+/**
+ * Opens `path` as a raw 8N1 serial port; the one place a port is opened, so the flasher and HIL
+ * fail alike. `binding` defaults to the native one; tests pass an emulated board's binding.
+ */
+async function openPort(path: string, baudRate: number, opts: { binding?: BindingInterface; hupcl?: boolean } = {}): Promise<SerialPortStream> {
+  const port = new SerialPortStream({ binding: opts.binding ?? (await nativeBinding()), path, baudRate, autoOpen: false, ...(opts.hupcl === undefined ? {} : { hupcl: opts.hupcl }) });
+  await new Promise<void>((resolve, reject) =>
+    port.open((err) => {
+      if (!err) return resolve();
+      const msg = err.message.replace(/^Error:\s*/, '');
+      const hint = /ENOENT|No such file/.test(msg)
+        ? 'check that the board is plugged in and the path is right (ls /dev/ttyACM* /dev/ttyUSB*)'
+        : /EACCES|Permission/.test(msg)
+          ? 'add yourself to the dialout group or run with access to the port'
+          : /lock|busy/i.test(msg)
+            ? 'close the other program using it (idf.py monitor, a serial console)'
+            : 'check that the board is plugged in, the path is right and no other program (idf.py monitor) holds it';
+      reject(new UserError(`--port ${path}: cannot open the serial port (${msg}); ${hint}`));
+    }),
+  );
+  return port;
+}
+
+/** Opens a serial port for the flasher. */
+export async function openSerialLink(path: string, baudRate: number, binding?: BindingInterface): Promise<ByteLink> {
+  const port = await openPort(path, baudRate, binding ? { binding } : {});
+  const listeners = new Set<(chunk: Uint8Array) => void>();
+  port.on('data', (chunk: Buffer) => {
+    for (const l of listeners) l(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  });
+  return {
+    path,
+    write: (data) =>
+      new Promise<void>((resolve, reject) => {
+        port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) => (err ? reject(err) : resolve()));
+      }),
+    onData(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    setSignals: (signals) => new Promise<void>((resolve, reject) => port.set(signals, (err) => (err ? reject(err) : resolve()))),
+    setBaudRate: (baudRate) =>
+      new Promise<void>((resolve, reject) => port.update({ baudRate }, (err) => (err ? reject(err) : resolve()))),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!port.isOpen) return resolve();
+        port.close(() => resolve());
+      }),
+  };
+}
+
+/** The sorter protocol over the flasher's open link, so one open port serves both; close() leaves the port open. */
+export function byteLinkTransport(link: ByteLink): Transport {
+  const closeListeners: ((reason: string) => void)[] = [];
+  return {
+    description: link.path,
+    write: (bytes) => link.write(bytes),
+    onData: (cb) => {
+      link.onData(cb);
+    },
+    onClose: (cb) => {
+      closeListeners.push(cb);
+    },
+    close: async () => {
+      for (const cb of closeListeners) cb('closed');
+    },
+  };
+}
+
 const WRITE_CHUNK = 2048;
 
 /** Opens `path` (e.g. /dev/ttyACM0 or a /dev/pts/N from sorter-sim) as a raw 8N1 serial port. */
 export async function openSerialTransport(path: string, baudRate: number): Promise<Transport> {
-  const port = new SerialPort({ path, baudRate, autoOpen: false, hupcl: false });
-  await new Promise<void>((resolve, reject) => {
-    port.open((err) => {
-      if (!err) return resolve();
-      const msg = err.message.replace(/^Error:\s*/, '');
-      reject(
-        new UserError(
-          `--port ${path}: cannot open the serial port (${msg}); check that the board is plugged in, the path is right and no other program (idf.py monitor) holds it`,
-        ),
-      );
-    });
-  });
+  const port = await openPort(path, baudRate, { hupcl: false });
   const l = new Listeners();
   port.on('data', (b: Buffer) => {
     const chunk = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);

@@ -5,7 +5,7 @@
  */
 import { FrameDecoder, MsgType, PROTOCOL_VERSION, SEQ_UNSOLICITED, encodeFrame, msgTypeName, wireSize, ErrorCode, type Frame } from './protocol.ts';
 import { decodeDumpEnd, decodeDumpTensor, decodeError, decodeInfo, decodeResult, PayloadError, type InfoMessage, type ResultMessage } from './messages.ts';
-import { LinkClosedError, type Transport } from './transport.ts';
+import { LinkClosedError, type Transport } from './port.ts';
 import { UserError } from '../util/errors.ts';
 
 export class DeviceError extends Error {
