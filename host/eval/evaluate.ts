@@ -12,9 +12,9 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { progressBar } from '../util/progress.ts';
 import { metricsMarkdown } from './markdown.ts';
-import { agreement, argmax, computeMetrics, type EvalMetrics, type MetricsSource } from './metrics.ts';
+import { agreement, argmax, computeMetrics, type EvalMetrics, type MetricsSource } from '../shared/metrics.ts';
 import { normaliseHistory, renderConfusion, renderTrainingCurves, writeChartFiles } from './plots.ts';
-import type { Predictor } from './predictor.ts';
+import type { Predictor } from '../shared/predictor.ts';
 
 export interface Prediction {
   /** Manifest item path (relative to the manifest root). */

@@ -12,7 +12,7 @@ import { requireSoundModel } from '../tflite/validate.ts';
 import { UserError } from '../util/errors.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { asBytes, readInputFile } from '../util/read-input.ts';
-import type { Predictor } from './predictor.ts';
+import type { Predictor } from '../shared/predictor.ts';
 
 export interface TflitePredictorOptions {
   /** Overrides for models without plastisort metadata (e.g. a stock ImageNet model). */
