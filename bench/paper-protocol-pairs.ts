@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { ResizePolicy } from '../host/data/images.ts';
 import { readManifest } from '../host/data/manifest-io.ts';
-import { computeMetrics, type EvalMetrics } from '../host/eval/metrics.ts';
+import { computeMetrics, type EvalMetrics } from '../host/shared/metrics.ts';
 import { loadItems, quantizeRun } from '../host/quantize/run.ts';
 import { loadLiteRtModel } from '../host/tflite/litert.ts';
 import { workerCount } from '../host/train/backend.ts';

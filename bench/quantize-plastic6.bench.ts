@@ -21,7 +21,7 @@ import { initBackend } from '../host/train/backend.ts';
 import { loadRun } from '../host/train/run.ts';
 import { readManifest, writeManifest } from '../host/data/manifest-io.ts';
 import { splitDataset } from '../host/data/split.ts';
-import { computeMetrics, agreement } from '../host/eval/metrics.ts';
+import { computeMetrics, agreement } from '../host/shared/metrics.ts';
 import { quantizeRun, loadItems } from '../host/quantize/run.ts';
 import { imagesToBatch } from '../host/quantize/execute.ts';
 import { readQuantizationVectorBytes, readTflite } from '../host/tflite/reader.ts';

@@ -5,20 +5,17 @@
  * data and seed give the same bytes on any machine and a project folder can be moved as a whole.
  * In memory (after readManifest, and as built by splitDataset) `root` is absolute.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
+import { readInputFile } from '../util/read-input.ts';
 import { stableJson, writeFileAtomic } from '../util/atomic.ts';
 import { SPLITS, type SplitManifest, type SplitName } from './manifest.ts';
 import { manifestItemPath } from './images.ts';
 
 export const MANIFEST_SCHEMA = 'plastisort.split-manifest/1';
-
-function sha256Hex(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** The manifest with `root` made relative to `manifestDir`, ready to serialise. */
 export function manifestForDisk(manifest: SplitManifest, manifestDir: string): SplitManifest {
@@ -48,13 +45,7 @@ type Check = (cond: unknown, what: string) => asserts cond;
  */
 export async function readManifest(path: string): Promise<{ manifest: SplitManifest; sha256: string }> {
   const abs = resolve(path);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(abs);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new UserError(`${path}: cannot read the split manifest (${code}); create it with plastisort data split --out ${path}`);
-  }
+  const bytes = await readInputFile(abs, 'the split manifest', `create it with plastisort data split --out ${path}`, path);
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));

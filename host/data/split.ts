@@ -9,6 +9,7 @@ import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import { SPLITS, type DroppedFile, type LabelConflict, type ManifestItem, type SplitManifest, type SplitName } from './manifest.ts';
@@ -243,7 +244,7 @@ export async function fingerprintImage(root: string, rel: string, bits: PhashBit
   if (channels !== 3) return { ok: false, reason: `decoded to ${channels} channels, expected 3` };
   const pixels = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
   const sha256 = createHash('sha256').update(`${width}x${height}\n`).update(pixels).digest('hex');
-  const fileSha256 = createHash('sha256').update(bytes).digest('hex');
+  const fileSha256 = sha256Hex(bytes);
   return {
     ok: true,
     sha256,

@@ -3,7 +3,6 @@
  * runs and `.tflite` files), the pipeline and HIL (device predictions are scored with computeMetrics on
  * the same items).
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,9 +12,9 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { progressBar } from '../util/progress.ts';
 import { metricsMarkdown } from './markdown.ts';
-import { agreement, argmax, computeMetrics, type EvalMetrics, type MetricsSource } from './metrics.ts';
+import { agreement, argmax, computeMetrics, type EvalMetrics, type MetricsSource } from '../shared/metrics.ts';
 import { normaliseHistory, renderConfusion, renderTrainingCurves, writeChartFiles } from './plots.ts';
-import type { Predictor } from './predictor.ts';
+import type { Predictor } from '../shared/predictor.ts';
 
 export interface Prediction {
   /** Manifest item path (relative to the manifest root). */
@@ -229,8 +228,4 @@ export async function writeEvaluation(outDir: string, result: EvaluationResult, 
   // metrics.json last: its presence means the evaluation finished.
   await writeJsonAtomic(files.metrics, metrics);
   return files;
-}
-
-export function sha256OfBytes(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

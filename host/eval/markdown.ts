@@ -3,7 +3,7 @@
  * `classification_report`, which is how the reference paper presents its results: one row per class
  * (precision, recall, F1, support), then accuracy, macro avg and weighted avg.
  */
-import { confusionChanges, type EvalMetrics } from './metrics.ts';
+import { confusionChanges, type EvalMetrics } from '../shared/metrics.ts';
 
 const fmt = (v: number, digits: number): string => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 const signed = (v: number, digits: number): string => {

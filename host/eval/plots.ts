@@ -1,10 +1,10 @@
 /**
  * Evaluation figures as Vega-Lite specs (confusion-matrix heat map, training curves), rendered to SVG
- * and PNG through report/charts.ts. The specs are exported so the HTML report draws the same figures.
+ * and PNG through shared/charts.ts. The specs are exported so the HTML report draws the same figures.
  */
-import { renderChart, type RenderedChart, type VegaLiteSpec } from '../report/charts.ts';
+import { renderChart, type RenderedChart, type VegaLiteSpec } from '../shared/charts.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import type { EvalMetrics } from './metrics.ts';
+import type { EvalMetrics } from '../shared/metrics.ts';
 
 export interface ConfusionPlotOptions {
   title?: string;

@@ -20,8 +20,8 @@ import {
   type WrittenFiles,
 } from './evaluate.ts';
 import { compareTable, confusionChangesTable, intervalLine } from './markdown.ts';
-import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics } from './metrics.ts';
-import type { Predictor } from './predictor.ts';
+import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics } from '../shared/metrics.ts';
+import type { Predictor } from '../shared/predictor.ts';
 import { loadTflitePredictor } from './tflite-predictor.ts';
 
 export interface RunEvaluateOptions {

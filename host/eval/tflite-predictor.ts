@@ -5,14 +5,14 @@
  * a uint8 input gets p; a float32 input gets p · scale + offset from the metadata's float scaling.
  * Outputs are dequantized with the output tensor's own scale and zero point.
  */
-import { readFile } from 'node:fs/promises';
 import { loadLiteRtModel, type LiteRtArray, type LiteRtModel } from '../tflite/litert.ts';
 import type { PlastisortMetadata, Quantization, TfliteModel } from '../tflite/model.ts';
 import { getPlastisortMetadata, readTflite } from '../tflite/reader.ts';
 import { requireSoundModel } from '../tflite/validate.ts';
 import { UserError } from '../util/errors.ts';
-import { sha256OfBytes } from './evaluate.ts';
-import type { Predictor } from './predictor.ts';
+import { sha256Hex } from '../util/hash.ts';
+import { asBytes, readInputFile } from '../util/read-input.ts';
+import type { Predictor } from '../shared/predictor.ts';
 
 export interface TflitePredictorOptions {
   /** Overrides for models without plastisort metadata (e.g. a stock ImageNet model). */
@@ -39,13 +39,7 @@ function perTensor(q: Quantization | undefined): { scale: number; zeroPoint: num
 }
 
 export async function loadTflitePredictor(path: string, opts: TflitePredictorOptions = {}): Promise<TflitePredictor> {
-  let bytes: Uint8Array;
-  try {
-    const b = await readFile(path);
-    bytes = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    throw new UserError(`${path}: cannot read the model (${(e as NodeJS.ErrnoException).code ?? String(e)}); check the path`);
-  }
+  const bytes = asBytes(await readInputFile(path, 'the model', 'check the path'));
   const model = readTflite(bytes, path);
   requireSoundModel(model, path);
   const metadata = getPlastisortMetadata(model);
@@ -108,7 +102,7 @@ export async function loadTflitePredictor(path: string, opts: TflitePredictorOpt
 
   return {
     path,
-    sha256: sha256OfBytes(bytes),
+    sha256: sha256Hex(bytes),
     metadata,
     model,
     inputType,

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readTflite } from '../tflite/reader.ts';
 import { requireSoundModel } from '../tflite/validate.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { UserError } from '../util/errors.ts';
+import { asBytes, readInputFile } from '../util/read-input.ts';
 import { BUILD_TIME_FILES, generateFirmwareFiles, type GeneratedFile, type ModelSummary } from './generate.ts';
 
 /** Where `plastisort export` writes by default, relative to the repository root / working directory. */
@@ -24,13 +24,7 @@ const EXPORT_OUTPUT: OutGuard = {
 };
 
 async function readModelFile(path: string): Promise<Uint8Array> {
-  try {
-    const b = await readFile(path);
-    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read the model (${code ?? String(e)}); pass an existing .tflite file`);
-  }
+  return asBytes(await readInputFile(path, 'the model', 'pass an existing .tflite file'));
 }
 
 export async function generateFromFile(tflitePath: string): Promise<{ summary: ModelSummary; files: GeneratedFile[] }> {

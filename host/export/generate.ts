@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { arenaBudget, PERSISTENT_ESTIMATE, type ArenaBudget } from '../tflite/arena-budget.ts';
 import type { Quantization, Tensor, TfliteModel } from '../tflite/model.ts';
 import { getPlastisortMetadata } from '../tflite/reader.ts';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { cByteLines, cFloat, cString } from './cformat.ts';
 import { resolverOps, type ResolverOp } from './ops.ts';
 
@@ -113,7 +113,7 @@ export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: st
     labels = Array.from({ length: classes }, (_, i) => `class_${i}`);
   }
   return {
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: sha256Hex(bytes),
     bytes: bytes.length,
     inputWidth: w,
     inputHeight: h,

@@ -1,14 +1,13 @@
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
 import { readModelForDevice } from './model-file.ts';
 
-const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex');
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
 export const BUNDLE_MODEL_IMAGE = 'model-partition.bin';
@@ -57,7 +56,7 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
     const extra: { offset: number; file: string }[] = [];
     if (model) {
       await writeFile(join(tmp, 'model.tflite'), model.data);
-      manifest.files.push({ path: 'model.tflite', role: 'model', bytes: model.data.length, sha256: sha256(model.data) });
+      manifest.files.push({ path: 'model.tflite', role: 'model', bytes: model.data.length, sha256: sha256Hex(model.data) });
       const image = modelPartitionImage(plan, model);
       await writeFile(join(tmp, BUNDLE_MODEL_IMAGE), image.data);
       manifest.files.push({ path: BUNDLE_MODEL_IMAGE, role: 'model-partition', offset: image.offset, bytes: image.data.length, sha256: image.sha256 });
@@ -65,7 +64,7 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
     }
     const flashArgs = esptoolFlashArgs(plan, extra);
     await writeFile(join(tmp, 'flash_args'), flashArgs);
-    manifest.files.push({ path: 'flash_args', role: 'esptool-args', bytes: Buffer.byteLength(flashArgs), sha256: sha256(flashArgs) });
+    manifest.files.push({ path: 'flash_args', role: 'esptool-args', bytes: Buffer.byteLength(flashArgs), sha256: sha256Hex(flashArgs) });
     await writeFile(join(tmp, 'manifest.json'), stableJson(manifest));
   }, BUNDLE_OUTPUT);
   return manifest;
@@ -87,7 +86,7 @@ export async function verifyBundle(dir: string): Promise<string> {
     } catch {
       throw new UserError(`${join(dir, f.path)} is listed in the bundle manifest but missing; copy the whole bundle folder`);
     }
-    const sha = createHash('sha256').update(data).digest('hex');
+    const sha = sha256Hex(data);
     if (sha !== f.sha256) throw new UserError(`${join(dir, f.path)} does not match the bundle manifest (SHA-256 differs); the bundle is damaged`);
   }
   return join(dir, 'flasher_args.json');

@@ -6,7 +6,7 @@ import { logSplitSummary, splitDataset } from '../data/split.ts';
 import { readManifest, writeManifest } from '../data/manifest-io.ts';
 import { buildDataReport } from '../data/report.ts';
 import { runEvaluate } from '../eval/run-evaluate.ts';
-import type { EvalMetrics } from '../eval/metrics.ts';
+import type { EvalMetrics } from '../shared/metrics.ts';
 import { exportModel } from '../export/export.ts';
 import { quantizeRun } from '../quantize/run.ts';
 import { buildHtmlReport, type EvaluationSection, type ReportInput } from '../report/html.ts';

@@ -9,9 +9,9 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { confusionSpec, normaliseHistory, trainingCurvesSpec, type CurvesInput } from '../eval/plots.ts';
-import type { EvalMetrics } from '../eval/metrics.ts';
+import type { EvalMetrics } from '../shared/metrics.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { renderChart, type VegaLiteSpec } from './charts.ts';
+import { renderChart, type VegaLiteSpec } from '../shared/charts.ts';
 
 export interface DatasetSection {
   /** A SplitManifest, or anything with its class list and counts. */

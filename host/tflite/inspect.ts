@@ -4,7 +4,7 @@ import { arenaBudget, type ArenaBudget } from './arena-budget.ts';
 import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
 import { getPlastisortMetadata, readQuantizationVectorBytes, readTflite } from './reader.ts';
 import { validateTfliteModel } from './validate.ts';
-import { readFile } from 'node:fs/promises';
+import { readInputFile } from '../util/read-input.ts';
 
 /** What a firmware engineer needs to know about a `.tflite` before flashing it. */
 export interface InspectReport {
@@ -144,13 +144,7 @@ export function inspectModel(model: TfliteModel, fileBytes: number, quantParamBy
 
 /** Reads and inspects a file; every problem with the file surfaces as a one-line UserError. */
 export async function inspectTfliteFile(path: string): Promise<InspectReport> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read the file (${code ?? String(e)}); check the path`);
-  }
+  const bytes: Uint8Array = await readInputFile(path, 'the file', 'check the path');
   const model = readTflite(bytes, path);
   return inspectModel(model, bytes.length, readQuantizationVectorBytes(bytes, path).bytes);
 }

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { UserError } from '../util/errors.ts';
+import { asBytes, readInputFile } from '../util/read-input.ts';
 import type {
   FusedActivation,
   Operator,
@@ -75,14 +75,8 @@ export function readQuantizationVectorBytes(bytes: Uint8Array, source = '<bytes>
 }
 
 export async function readTfliteFile(path: string): Promise<TfliteModel> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`${path}: cannot read the file (${code ?? String(e)}); check the path`);
-  }
-  return readTflite(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), path);
+  const bytes = await readInputFile(path, 'the file', 'check the path');
+  return readTflite(asBytes(bytes), path);
 }
 
 const METADATA_KEY = 'plastisort';

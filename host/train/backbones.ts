@@ -9,13 +9,13 @@
  * `imagenet` (and no `--backbone` at all) is resolved by backbone-cache.ts: the user's cache, then
  * ../shared, then the official Keras download, and only then nsfwjs.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import type { TfliteModel, Tensor as TfliteTensor } from '../tflite/model.ts';
 import { readTflite } from '../tflite/reader.ts';
@@ -59,7 +59,6 @@ export const NSFWJS_WARNING =
   '(a tfjs folder, a MobileNetV2 .tflite or a Keras .h5) for real use. ' +
   `Fix: run \`${FETCH_COMMAND}\` once with network access; it caches the official Keras ImageNet weights for every later run.`;
 
-export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 function fromNamedTensors(map: tf.NamedTensorMap): NamedWeights {
   const out: NamedWeights = new Map();
@@ -111,7 +110,7 @@ async function loadTfjsFolder(path: string): Promise<LoadedBackbone> {
   return {
     kind: 'tfjs',
     source: resolve(dir),
-    sha256: sha256(bytes),
+    sha256: sha256Hex(bytes),
     floatScaling: SCALING_MINUS1_1,
     fallback: false,
     weights: foldBatchNorm(raw, bnEpsilonFromTopology(json.modelTopology)),
@@ -137,7 +136,7 @@ async function loadNsfwjs(): Promise<LoadedBackbone> {
   return {
     kind: 'nsfwjs',
     source: 'nsfwjs',
-    sha256: sha256(bytes),
+    sha256: sha256Hex(bytes),
     floatScaling: SCALING_0_1,
     fallback: true,
     weights: foldBatchNorm(raw, bnEpsilonFromTopology(modelJson.modelTopology)),
@@ -260,7 +259,7 @@ async function loadTflite(path: string): Promise<LoadedBackbone> {
     throw new UserError(`${path}: not a readable .tflite (${(e as Error).message}); pass an ImageNet MobileNetV2 .tflite`);
   }
   const { weights, floatScaling } = weightsFromTflite(model, path);
-  return { kind: 'tflite', source: resolve(path), sha256: sha256(bytes), floatScaling, fallback: false, weights };
+  return { kind: 'tflite', source: resolve(path), sha256: sha256Hex(bytes), floatScaling, fallback: false, weights };
 }
 
 // ---- Keras .h5 ----------------------------------------------------------------------------------
@@ -341,7 +340,7 @@ export async function readKerasH5(bytes: Uint8Array, path: string): Promise<Name
 export async function loadH5(path: string): Promise<LoadedBackbone> {
   const bytes = new Uint8Array(await readFile(path));
   const raw = await readKerasH5(bytes, path);
-  return { kind: 'h5', source: resolve(path), sha256: sha256(bytes), floatScaling: SCALING_MINUS1_1, fallback: false, weights: foldBatchNorm(raw, 1e-3) };
+  return { kind: 'h5', source: resolve(path), sha256: sha256Hex(bytes), floatScaling: SCALING_MINUS1_1, fallback: false, weights: foldBatchNorm(raw, 1e-3) };
 }
 
 async function loadPath(spec: string): Promise<LoadedBackbone> {

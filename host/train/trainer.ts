@@ -10,7 +10,7 @@ import { DEFAULT_AUGMENT, RESIZE_POLICIES, type ResizePolicy } from '../data/ima
 import { createRng } from '../util/rng.ts';
 import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
 import type { SplitManifest } from '../data/manifest.ts';
-import { computeMetrics, type EvalMetrics } from '../eval/metrics.ts';
+import { computeMetrics, type EvalMetrics } from '../shared/metrics.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 import { evaluatePredictor, predictionAgreement, readPredictionsFile, writeEvaluation } from '../../host/eval/evaluate.ts';
-import { metricsProblem } from '../../host/eval/metrics.ts';
-import type { Predictor } from '../../host/eval/predictor.ts';
+import { metricsProblem } from '../../host/shared/metrics.ts';
+import type { Predictor } from '../../host/shared/predictor.ts';
 
 const classes = ['red', 'green', 'blue'];
 const colours: Record<string, [number, number, number]> = { red: [220, 30, 30], green: [30, 200, 40], blue: [20, 40, 230] };

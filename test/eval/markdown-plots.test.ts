@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeMetrics } from '../../host/eval/metrics.ts';
+import { computeMetrics } from '../../host/shared/metrics.ts';
 import { compareTable, confusionChangesTable, confusionTable, metricsMarkdown, perClassTable } from '../../host/eval/markdown.ts';
 import { confusionSpec, normaliseHistory, renderConfusion, renderTrainingCurves, trainingCurvesSpec } from '../../host/eval/plots.ts';
 

@@ -6,7 +6,7 @@ import {
   confusionChanges,
   confusionMatrix,
   metricsProblem,
-} from '../../host/eval/metrics.ts';
+} from '../../host/shared/metrics.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 // Hand-worked example: three classes, class "c" is never predicted.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadImageRgb } from '../../host/data/images.ts';
-import { argmax } from '../../host/eval/metrics.ts';
+import { argmax } from '../../host/shared/metrics.ts';
 import { loadTflitePredictor } from '../../host/eval/tflite-predictor.ts';
 
 const dir = join(import.meta.dirname, '../../../shared/backbones/mobilenet_v2_1.0_224_imagenet');

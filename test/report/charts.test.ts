@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
-import { renderChart } from '../../host/report/charts.ts';
+import { renderChart } from '../../host/shared/charts.ts';
 
 const bars = {
   width: 120,

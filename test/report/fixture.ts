@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { computeMetrics, type EvalMetrics } from '../../host/eval/metrics.ts';
+import { computeMetrics, type EvalMetrics } from '../../host/shared/metrics.ts';
 import type { ReportInput } from '../../host/report/html.ts';
 import { createRng } from '../../host/util/rng.ts';
 
