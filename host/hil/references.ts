@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { loadImageRgb } from '../data/images.ts';
 import type { ManifestItem } from '../data/manifest.ts';
-import { argmax } from '../eval/metrics.ts';
+import { argmax } from '../shared/metrics.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';

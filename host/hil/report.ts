@@ -1,6 +1,6 @@
 /** The HIL report: the JSON document assembled from the journal, and its Markdown rendering. */
 import type { ManifestItem } from '../data/manifest.ts';
-import { computeMetrics, agreement, argmax, type EvalMetrics } from '../eval/metrics.ts';
+import { computeMetrics, agreement, argmax, type EvalMetrics } from '../shared/metrics.ts';
 import type { InfoMessage } from '../link/messages.ts';
 import { ROUNDINGS, type Rounding } from '../link/sim-process.ts';
 import type { HilOptions } from './options.ts';

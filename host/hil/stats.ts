@@ -1,5 +1,5 @@
 /** Comparisons of the HIL run: score differences in int8 LSB, layer dumps, and link timing. */
-import { argmax } from '../eval/metrics.ts';
+import { argmax } from '../shared/metrics.ts';
 import type { DumpedTensor } from '../link/client.ts';
 import { ROUNDINGS, type Rounding } from '../link/sim-process.ts';
 import { wireSize } from '../link/protocol.ts';

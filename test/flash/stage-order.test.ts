@@ -11,8 +11,7 @@ const host = join(root, 'host');
  * (train) -> evaluated (eval) -> .tflite (quantize) -> C arrays (export) -> device (flash, hil) ->
  * report; pipeline drives them all and cli only parses arguments. Below every stage: util (no domain),
  * then the pieces several stages share (metrics, predictor type, charts), the .tflite format and the
- * device link. `serial` is being split into `link` (row 1) and `hil` (row 8); until then it sits
- * beside flash, whose verify.ts still talks through serial/transport.ts.
+ * device link (link).
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['util'],
@@ -22,7 +21,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['eval'],
   ['quantize'],
   ['export'],
-  ['flash', 'serial'],
+  ['flash'],
   ['hil'],
   ['report'],
   ['pipeline'],
