@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { computeMetrics, type EvalMetrics } from '../../host/shared/metrics.ts';
-import type { ReportInput } from '../../host/report/html.ts';
+import type { ReportInput } from '../../host/report/report-input.ts';
 import { createRng } from '../../host/util/rng.ts';
 
 export const CLASSES = ['bottle', 'bag', 'straw', 'container', 'cup', 'lid'];

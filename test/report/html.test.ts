@@ -5,7 +5,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { buildHtmlReport, renderHtmlReport, type ReportInput } from '../../host/report/html.ts';
+import { buildHtmlReport, renderHtmlReport } from '../../host/report/html.ts';
+import type { ReportInput } from '../../host/report/report-input.ts';
 import { makeReportInput } from './fixture.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
