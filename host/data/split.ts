@@ -5,17 +5,15 @@
  * relative to the data folder, the options and the seed — not on listing order or the machine.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import sharp from 'sharp';
 import { UserError } from '../util/errors.ts';
-import { sha256Hex } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import { SPLITS, type DroppedFile, type LabelConflict, type ManifestItem, type SplitManifest, type SplitName } from './manifest.ts';
 import { MANIFEST_SCHEMA } from './manifest-io.ts';
-import { ALPHA_BACKGROUND } from './images.ts';
-import { dhashRgb, nearPairs, thumbDistance, thumbRgb, THUMB_P97_MAX, toHex, UnionFind, type PhashBits } from './dedup.ts';
+import { nearPairs, thumbDistance, THUMB_P97_MAX, toHex, UnionFind, type PhashBits } from './dedup.ts';
+import { byCodepoint, findClasses, walkFiles } from './class-folders.ts';
+import { fingerprintImage, type Fingerprint } from './fingerprint.ts';
 
 export interface SplitOptions {
   /** Folder holding one folder per class. */
@@ -38,32 +36,6 @@ export const DEFAULT_RATIOS: readonly [number, number, number] = [70, 15, 15];
 export const DEFAULT_PHASH_BITS: PhashBits = 256;
 export const DEFAULT_MAX_HAMMING = 10;
 
-const C_KEYWORDS = new Set(
-  (
-    'auto break case char const continue default do double else enum extern float for goto if inline int long ' +
-    'register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while ' +
-    'bool true false alignas alignof class delete new namespace nullptr operator private protected public template ' +
-    'this throw try catch typename using virtual'
-  ).split(' '),
-);
-
-/** Lower-case, runs of characters outside [a-z0-9_] become one '_', '_' trimmed from both ends. */
-export function sanitizeClassName(name: string): string {
-  return name
-    .toLowerCase()
-    .replace(/[^a-z0-9_]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-}
-
-/** Why a sanitised name cannot be a C identifier / firmware label, or null when it can. */
-export function classNameProblem(sanitized: string): string | null {
-  if (sanitized.length === 0) return 'has no letters or digits';
-  if (/^[0-9]/.test(sanitized)) return `becomes "${sanitized}", which starts with a digit`;
-  if (C_KEYWORDS.has(sanitized)) return `becomes "${sanitized}", a C/C++ keyword`;
-  if (sanitized.length > 63) return `becomes a ${sanitized.length}-character name (at most 63)`;
-  return null;
-}
-
 export function parseRatios(text: string): [number, number, number] {
   const parts = text.split(',').map((s) => s.trim());
   const nums = parts.map(Number);
@@ -83,111 +55,6 @@ function checkRatios(r: readonly [number, number, number], text = r.join(',')): 
   return [r[0], r[1], r[2]];
 }
 
-const byCodepoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
-interface ClassDir {
-  folder: string;
-  name: string;
-}
-
-async function isDir(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** Class folders under `root`: visible subfolders, sanitised and checked; selected and ordered by `wanted`. */
-async function findClasses(root: string, dataArg: string, wanted?: readonly string[]): Promise<ClassDir[]> {
-  let entries;
-  try {
-    const st = await stat(root);
-    if (!st.isDirectory()) throw new UserError(`--data ${dataArg}: is a file, not a folder; give the folder that holds one folder per class`);
-    entries = await readdir(root, { withFileTypes: true });
-  } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(`--data ${dataArg}: folder not found; give the folder that holds one folder per class (e.g. data/plastic/cup/*.jpg)`);
-  }
-  const folders: string[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    if (e.isDirectory() || (e.isSymbolicLink() && (await isDir(join(root, e.name))))) folders.push(e.name);
-  }
-  folders.sort(byCodepoint);
-  if (folders.length === 0) {
-    throw new UserError(`--data ${dataArg}: no class folders inside; put each class's images in its own subfolder (e.g. ${dataArg}/cup/)`);
-  }
-  const all: ClassDir[] = [];
-  const bySanitized = new Map<string, string>();
-  for (const folder of folders) {
-    const name = sanitizeClassName(folder);
-    const problem = classNameProblem(name);
-    if (problem) {
-      throw new UserError(
-        `class folder "${join(dataArg, folder)}" ${problem}; class names become C identifiers in the firmware, so rename the folder (letters, digits, '_', starting with a letter)`,
-      );
-    }
-    const clash = bySanitized.get(name);
-    if (clash !== undefined) {
-      throw new UserError(
-        `class folders "${join(dataArg, clash)}" and "${join(dataArg, folder)}" both become the label "${name}"; rename one of them`,
-      );
-    }
-    bySanitized.set(name, folder);
-    all.push({ folder, name });
-  }
-  if (!wanted) {
-    if (all.length < 2) throw new UserError(`--data ${dataArg}: only one class folder ("${all[0]!.folder}"); a classifier needs at least two, one folder of images per class`);
-    return all;
-  }
-  const chosen: ClassDir[] = [];
-  for (const w of wanted) {
-    const hit = all.find((c) => c.folder === w) ?? all.find((c) => c.name === sanitizeClassName(w));
-    if (!hit) {
-      throw new UserError(`--classes: no class folder "${w}" in ${dataArg}; available: ${all.map((c) => c.folder).join(',')}`);
-    }
-    if (chosen.includes(hit)) throw new UserError(`--classes: "${w}" is listed twice; list each class once`);
-    chosen.push(hit);
-  }
-  if (chosen.length < 2) throw new UserError(`--classes: a classifier needs at least two classes, got ${chosen.length}`);
-  return chosen;
-}
-
-/**
- * Every visible file under `dir`, any depth, as paths relative to `dir` with '/' separators, sorted.
- * A symbolic link back to a folder above it (a loop) is skipped with a warning.
- */
-async function walkFiles(dir: string, prefix = '', above: ReadonlySet<string> = new Set()): Promise<string[]> {
-  const here = await realpath(dir);
-  if (above.has(here)) {
-    log.warn(`skipped ${prefix}: a symbolic link back to a folder above it (a loop); remove the link`);
-    return [];
-  }
-  const path = new Set(above).add(here);
-  const out: string[] = [];
-  const entries = await readdir(dir, { withFileTypes: true });
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    const abs = join(dir, e.name);
-    let isDirectory = e.isDirectory();
-    let isFile = e.isFile();
-    if (e.isSymbolicLink()) {
-      try {
-        const st = await stat(abs);
-        isDirectory = st.isDirectory();
-        isFile = st.isFile();
-      } catch {
-        isFile = true; // a dangling link: reported as unreadable
-      }
-    }
-    if (isDirectory) out.push(...(await walkFiles(abs, rel, path)));
-    else if (isFile) out.push(rel);
-  }
-  return out.sort(byCodepoint);
-}
-
 interface Decoded {
   /** Relative to the data root, '/' separators. */
   path: string;
@@ -199,61 +66,6 @@ interface Decoded {
   thumb: Uint8Array;
   width: number;
   height: number;
-}
-
-const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
-
-export type Fingerprint =
-  | { ok: true; sha256: string; fileSha256: string; phash: Uint8Array; thumb: Uint8Array; width: number; height: number }
-  | { ok: false; reason: string };
-
-/**
- * Reads and decodes one file (EXIF orientation applied, alpha on white, sRGB) and returns what the
- * split needs: pixel and file SHA-256, dHash, confirmation thumbnail, size — or why it was skipped.
- */
-export async function fingerprintImage(root: string, rel: string, bits: PhashBits): Promise<Fingerprint> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(root, ...rel.split('/')));
-  } catch (e) {
-    return { ok: false, reason: `cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
-  }
-  if (bytes.length === 0) return { ok: false, reason: 'empty file' };
-  let format: string | undefined;
-  try {
-    format = (await sharp(bytes).metadata()).format;
-  } catch (e) {
-    const msg = (e as Error).message;
-    if (/pixel limit/i.test(msg)) return { ok: false, reason: 'image too large (over the decoder\'s limit of 268 megapixels); downscale it' };
-    return { ok: false, reason: 'not an image (unknown format)' };
-  }
-  if (!format || !PHOTO_FORMATS.has(format)) return { ok: false, reason: `not a photo (${format ?? 'unknown'} format)` };
-  let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
-  try {
-    raw = await sharp(bytes, { failOn: 'warning' })
-      .rotate()
-      .flatten({ background: ALPHA_BACKGROUND })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-  } catch (e) {
-    return { ok: false, reason: `cannot decode ${format} (${(e as Error).message.split('\n')[0]})` };
-  }
-  const { width, height, channels } = raw.info;
-  if (channels !== 3) return { ok: false, reason: `decoded to ${channels} channels, expected 3` };
-  const pixels = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
-  const sha256 = createHash('sha256').update(`${width}x${height}\n`).update(pixels).digest('hex');
-  const fileSha256 = sha256Hex(bytes);
-  return {
-    ok: true,
-    sha256,
-    fileSha256,
-    phash: dhashRgb(pixels, width, height, bits),
-    thumb: thumbRgb(pixels, width, height),
-    width,
-    height,
-  };
 }
 
 /** Seeded ordering key for a group: a hash, so the order does not follow paths or listing order. */

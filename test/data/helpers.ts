@@ -1,5 +1,5 @@
 import { fromHex, hamming, thumbDistance, THUMB_P97_MAX } from '../../host/data/dedup.ts';
-import { fingerprintImage } from '../../host/data/split.ts';
+import { fingerprintImage } from '../../host/data/fingerprint.ts';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 
 /**

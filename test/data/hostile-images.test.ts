@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fingerprintImage } from '../../host/data/split.ts';
+import { fingerprintImage } from '../../host/data/fingerprint.ts';
 
 function chunk(type: string, data: Uint8Array): Buffer {
   const len = Buffer.alloc(4);
