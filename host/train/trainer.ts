@@ -3,32 +3,35 @@
  * `--unfreeze-from` on, plus head), both over the activation cache (features.ts), both writing a run
  * folder atomically (docs/artifacts.md).
  */
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { DEFAULT_AUGMENT, RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
-import { createRng } from '../util/rng.ts';
-import { readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
-import type { SplitManifest } from '../data/manifest.ts';
-import { computeMetrics, type EvalMetrics } from '../shared/metrics.ts';
-import { writeDirAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { resolve } from 'node:path';
+import { RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
+import type { EvalMetrics } from '../shared/metrics.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
-import { guardRunOut, parentManifestPath, runOutput } from './run-output.ts';
+import { guardRunOut, parentManifestPath } from './run-output.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
-import { initBackend, workerCount, type BackendInfo } from './backend.ts';
-import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures, type FeatureSet } from './features.ts';
-import { evaluateFeatures, fitOnFeatures, usesAdamW } from './fit.ts';
+import { initBackend } from './backend.ts';
+import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures } from './features.ts';
+import { usesAdamW } from './fit.ts';
+import { applyWeights, boundaryBefore, buildMobileNetV2, checkInputSize, POOL_LAYER, tailFrom, truncateAt } from './mobilenetv2.ts';
+import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
 import {
-  applyWeights,
-  boundaryBefore,
-  buildMobileNetV2,
-  checkInputSize,
-  POOL_LAYER,
-  tailFrom,
-  truncateAt,
-} from './mobilenetv2.ts';
-import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+  augmentOf,
+  backendInfo,
+  checkPositiveInt,
+  checkRate,
+  checkThreads,
+  cpuSeconds,
+  featureRows,
+  featureWorkers,
+  finishRun,
+  fitTimed,
+  noteReplacedOut,
+  openManifest,
+  seedHead,
+  testMetrics,
+  trainThreads,
+} from './run-steps.ts';
 
 export interface CommonTrainOptions {
   out: string;
@@ -112,64 +115,6 @@ export const DEFAULTS = {
   baseline: { batchSize: 32, epochs: 20, patience: 3, lr: 1e-3, dropout: 0.2, views: 3, labelSmoothing: 0 },
   finetune: { ...FINETUNE_PRESETS.full, boundary: 'block_12_add' },
 } as const;
-
-function checkPositiveInt(name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
-}
-
-function checkRate(name: string, v: number, min: number, maxExclusive: number): void {
-  if (!Number.isFinite(v) || v < min || v >= maxExclusive) throw new UserError(`${name} ${v} must be in [${min}, ${maxExclusive})`);
-}
-
-async function openManifest(path: string, skipVerify?: boolean): Promise<{ manifest: SplitManifest; sha256: string; path: string }> {
-  const { manifest, sha256 } = await readManifest(path);
-  if (manifest.classes.length < 2) throw new UserError(`${path}: lists ${manifest.classes.length} class; a classifier needs at least two, re-split a folder with one subfolder per class`);
-  if (!skipVerify) await verifyManifestFiles(manifest);
-  return { manifest, sha256, path: resolve(path) };
-}
-
-function noteReplacedOut(out: string): void {
-  if (existsSync(join(out, 'config.json')) || existsSync(join(out, 'model'))) {
-    log.info(`${out} exists and will be replaced when the new run completes`);
-  }
-}
-
-function checkThreads(threads: number | undefined): void {
-  if (threads !== undefined) checkPositiveInt('--threads', threads, 1, 1024);
-}
-
-async function finishRun(
-  outDir: string,
-  model: tf.LayersModel,
-  config: RunConfig,
-  history: RunHistory,
-  metrics: EvalMetrics,
-): Promise<void> {
-  await writeDirAtomic(resolve(outDir), async (tmp) => {
-    await saveModel(model, join(tmp, 'model'));
-    await writeJsonAtomic(join(tmp, 'history.json'), history);
-    await writeJsonAtomic(join(tmp, 'metrics.json'), metrics);
-    await writeJsonAtomic(join(tmp, 'config.json'), config);
-  }, runOutput(config.stage === 'finetune' ? 'finetune' : 'train'));
-}
-
-function testMetrics(model: tf.LayersModel, f: FeatureSet, classes: string[], manifestPath: string, sha256: string, runId: string, outDir: string): EvalMetrics {
-  const t = evaluateFeatures(model, f.test, f.shape, classes.length);
-  const m = computeMetrics(Array.from(f.test.labels), t.predictions, classes, { bootstrap: 1000, seed: 0 });
-  m.split = 'test';
-  m.manifest = { path: manifestPath, sha256 };
-  m.source = { kind: 'run', path: resolve(outDir), runId };
-  return m;
-}
-
-function augmentOf(): HyperParameters['augment'] {
-  return {
-    flipProbability: DEFAULT_AUGMENT.flipProbability,
-    maxRotationDeg: DEFAULT_AUGMENT.maxRotationDeg,
-    zoomRange: [DEFAULT_AUGMENT.zoomRange[0], DEFAULT_AUGMENT.zoomRange[1]],
-    brightness: DEFAULT_AUGMENT.brightness,
-  };
-}
 
 /** Frozen-backbone baseline: caches pooled features, trains dropout + dense on them. */
 export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
@@ -285,82 +230,6 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   log.info(`train: best epoch ${history.bestEpoch}, test accuracy ${(metrics.accuracy * 100).toFixed(1)}% → ${o.out}`);
   model.dispose();
   return { outDir: resolve(o.out), config, history, metrics, features: { fromCache: features.fromCache, seconds: features.seconds, dir: features.dir, rows: featureRows(features) } };
-}
-
-/** Glorot-uniform head initialisation from `seed`, so the same settings give the same run. */
-function seedHead(model: tf.LayersModel, seed: number): void {
-  const layer = model.getLayer('predictions');
-  const [kernel, bias] = layer.getWeights();
-  const [fanIn, fanOut] = kernel.shape;
-  const limit = Math.sqrt(6 / (fanIn + fanOut));
-  const rng = createRng(seed ^ 0x6ead);
-  const values = Float32Array.from({ length: fanIn * fanOut }, () => (rng() * 2 - 1) * limit);
-  const k = tf.tensor2d(values, [fanIn, fanOut]);
-  const b = tf.zerosLike(bias);
-  layer.setWeights([k, b]);
-  k.dispose();
-  b.dispose();
-}
-
-/** Process CPU seconds (all threads): on a shared machine, throughput per CPU second is the stable figure. */
-function cpuSeconds(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-}
-
-/** Trains the trainable tail on cached features with the run's hyper-parameters; records wall and CPU seconds. */
-async function fitTimed(
-  tail: tf.LayersModel,
-  features: FeatureSet,
-  hyper: HyperParameters,
-  numClasses: number,
-  stage: 'baseline' | 'finetune',
-  timings: Record<string, number>,
-  threads = 1,
-): Promise<RunHistory> {
-  const t1 = Date.now();
-  const cpuT = cpuSeconds();
-  const history = await fitOnFeatures(tail, features.train, features.val, features.shape, {
-    epochs: hyper.epochs,
-    batchSize: hyper.batchSize,
-    learningRate: hyper.learningRate,
-    patience: hyper.patience,
-    seed: hyper.seed,
-    labelSmoothing: hyper.labelSmoothing,
-    weightDecay: hyper.weightDecay,
-    layerDecay: hyper.layerDecay,
-    schedule: hyper.schedule,
-    warmupEpochs: hyper.warmupEpochs,
-    mixup: hyper.mixup,
-    numClasses,
-    label: stage === 'baseline' ? 'train' : 'finetune',
-    stage,
-    threads,
-  });
-  timings.train = (Date.now() - t1) / 1000;
-  timings.trainCpu = cpuSeconds() - cpuT;
-  return history;
-}
-
-function featureRows(f: FeatureSet): number {
-  return f.train.items * f.train.views + f.val.items + f.test.items;
-}
-
-/** Worker threads for feature extraction: on wasm, `--threads` or one per CPU; elsewhere the backend threads itself. */
-function featureWorkers(b: BackendInfo, threads?: number): number {
-  return b.name === 'wasm' ? workerCount(threads) : 1;
-}
-
-/**
- * Threads per fine-tuning step: on wasm, `--threads` or one per CPU (data-parallel over worker threads,
- * parallel-fit.ts); elsewhere 1 (tfjs-node threads its own kernels, cpu is for tests).
- */
-function trainThreads(b: BackendInfo, threads?: number): number {
-  return b.name === 'wasm' ? workerCount(threads) : 1;
-}
-
-function backendInfo(b: BackendInfo, threads: number | undefined, stepThreads: number): RunConfig['backend'] {
-  return { name: b.name, threads: b.threads, featureWorkers: featureWorkers(b, threads), trainThreads: stepThreads };
 }
 
 /** Fine-tunes a run's tail from `unfreezeFrom` on (BN is folded: frozen statistics, see mobilenetv2.ts). */
