@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { generateSynthDataset, SYNTH_CLASSES } from '../../host/data/synth.ts';
+import { generateSynthDataset } from '../../host/data/synth.ts';
+import { SYNTH_CLASSES } from '../../host/data/synth-scene.ts';
 import { UserError } from '../../host/util/errors.ts';
 
 const dirs: string[] = [];

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { action, parseIntOption } from '../run.ts';
-import { generateSynthDataset, SYNTH_CLASSES } from '../../data/synth.ts';
+import { generateSynthDataset } from '../../data/synth.ts';
+import { SYNTH_CLASSES } from '../../data/synth-scene.ts';
 import { log } from '../../util/log.ts';
 import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
