@@ -1,13 +1,14 @@
 /**
  * A Predictor over a `.tflite` file, run by LiteRT in Node (tflite/litert.ts). Labels, input size and
- * resize policy come from the model's `plastisort` metadata (tflite/reader.ts). Input follows the model
+ * resize policy come from the model's `plastisort` metadata (tflite/plastisort-metadata.ts). Input follows the model
  * contract: an int8 input gets q = p − 128 for each RGB888 byte p (exactly what the firmware feeds);
  * a uint8 input gets p; a float32 input gets p · scale + offset from the metadata's float scaling.
  * Outputs are dequantized with the output tensor's own scale and zero point.
  */
 import { loadLiteRtModel, type LiteRtArray, type LiteRtModel } from '../tflite/litert.ts';
 import type { PlastisortMetadata, Quantization, TfliteModel } from '../tflite/model.ts';
-import { getPlastisortMetadata, readTflite } from '../tflite/reader.ts';
+import { readTflite } from '../tflite/reader.ts';
+import { getPlastisortMetadata } from '../tflite/plastisort-metadata.ts';
 import { requireSoundModel } from '../tflite/validate.ts';
 import { UserError } from '../util/errors.ts';
 import { sha256Hex } from '../util/hash.ts';

@@ -1,6 +1,6 @@
 import { arenaBudget, PERSISTENT_ESTIMATE, type ArenaBudget } from '../tflite/arena-budget.ts';
 import type { Quantization, Tensor, TfliteModel } from '../tflite/model.ts';
-import { getPlastisortMetadata } from '../tflite/reader.ts';
+import { getPlastisortMetadata } from '../tflite/plastisort-metadata.ts';
 import { UserError } from '../util/errors.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { cByteLines, cFloat, cString } from './cformat.ts';

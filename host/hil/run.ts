@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { readTflite, getPlastisortMetadata } from '../tflite/reader.ts';
+import { readTflite } from '../tflite/reader.ts';
+import { getPlastisortMetadata } from '../tflite/plastisort-metadata.ts';
 import { readManifest } from '../data/manifest-io.ts';
 import { manifestItemPath } from '../data/images.ts';
 import { UserError } from '../util/errors.ts';

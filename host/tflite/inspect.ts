@@ -2,7 +2,8 @@ import { UserError } from '../util/errors.ts';
 import { planArena, tensorBytes } from './arena.ts';
 import { arenaBudget, type ArenaBudget } from './arena-budget.ts';
 import type { PlastisortMetadata, Quantization, TensorType, TfliteModel } from './model.ts';
-import { getPlastisortMetadata, readQuantizationVectorBytes, readTflite } from './reader.ts';
+import { readQuantizationVectorBytes, readTflite } from './reader.ts';
+import { getPlastisortMetadata } from './plastisort-metadata.ts';
 import { validateTfliteModel } from './validate.ts';
 import { readInputFile } from '../util/read-input.ts';
 

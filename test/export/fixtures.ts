@@ -3,7 +3,7 @@
  * project's writer. Deterministic: the same arguments give the same bytes.
  */
 import type { Operator, Quantization, Tensor, TensorType, TfliteModel } from '../../host/tflite/model.ts';
-import { withPlastisortMetadata } from '../../host/tflite/reader.ts';
+import { withPlastisortMetadata } from '../../host/tflite/plastisort-metadata.ts';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;

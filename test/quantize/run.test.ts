@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../../host/train/run.ts';
 import { quantizeRun, reportPathFor, selectCalibrationItems } from '../../host/quantize/run.ts';
-import { readTflite, getPlastisortMetadata } from '../../host/tflite/reader.ts';
+import { readTflite } from '../../host/tflite/reader.ts';
+import { getPlastisortMetadata } from '../../host/tflite/plastisort-metadata.ts';
 import type { SplitManifest, ManifestItem, SplitName } from '../../host/data/manifest.ts';
 import { randomImages, tinyClassifier } from './models.ts';
 

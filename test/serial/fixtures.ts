@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import type { Quantization, Tensor, TensorType, TfliteModel } from '../../host/tflite/model.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
-import { withPlastisortMetadata } from '../../host/tflite/reader.ts';
+import { withPlastisortMetadata } from '../../host/tflite/plastisort-metadata.ts';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 import { findSimBinary } from '../../host/link/sim-process.ts';
 import { createRng } from '../../host/util/rng.ts';

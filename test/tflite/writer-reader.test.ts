@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readBufferLayout, readTflite, getPlastisortMetadata, withPlastisortMetadata } from '../../host/tflite/reader.ts';
+import { readBufferLayout, readTflite } from '../../host/tflite/reader.ts';
+import { getPlastisortMetadata, withPlastisortMetadata } from '../../host/tflite/plastisort-metadata.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import type { PlastisortMetadata, TfliteModel } from '../../host/tflite/model.ts';
 import { UserError } from '../../host/util/errors.ts';
