@@ -11,7 +11,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 import { initBackend } from '../host/train/backend.ts';
-import { readRunConfig } from '../host/train/run.ts';
+import { readRunConfig } from '../host/train/run-folder.ts';
 import { int8TestMetrics } from './paper-protocol-pairs.ts';
 
 const root = resolve(import.meta.dirname, '..');

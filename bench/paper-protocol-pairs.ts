@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import type { ResizePolicy } from '../host/data/images.ts';
 import { readManifest } from '../host/data/manifest-io.ts';
 import { computeMetrics, type EvalMetrics } from '../host/shared/metrics.ts';
-import { loadItems, quantizeRun } from '../host/quantize/run.ts';
+import { loadItems, quantizeRun } from '../host/quantize/quantize-run.ts';
 import { loadLiteRtModel } from '../host/tflite/litert.ts';
 import { workerCount } from '../host/train/backend.ts';
 import { loadBackbone } from '../host/train/backbones.ts';
 import { frozenWeightsHash, getFeatures } from '../host/train/features.ts';
 import { applyWeights, buildMobileNetV2, truncateAt } from '../host/train/mobilenetv2.ts';
-import { readRunConfig } from '../host/train/run.ts';
+import { readRunConfig } from '../host/train/run-folder.ts';
 import { byPath, byVal, CLEAN_AUGMENT, fitProbe, ITERATION_CHOICES, PLAIN, PROBE_BOUNDARY, splitRows } from './probe.ts';
 
 /** A model's test-split figures as the paper-protocol results record them. */

@@ -7,7 +7,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path
 import { manifestInputs, readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
 import { guardOutDir, holdsAll, prepareOutDir, type OutGuard } from '../util/out-dir.ts';
 import { SPLITS, type SplitManifest, type SplitName } from '../data/manifest.ts';
-import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run.ts';
+import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run-folder.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import {

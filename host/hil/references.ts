@@ -24,7 +24,7 @@ export async function referencePass(o: HilOptions, journal: Journal, items: Mani
     const have = journal.refs('float');
     const missing = items.map((_, i) => i).filter((i) => !have.has(i));
     if (missing.length) {
-      const { createRunPredictor } = await import('../train/run.ts');
+      const { createRunPredictor } = await import('../train/run-folder.ts');
       const predictor = await createRunPredictor(o.run);
       if (predictor.classes.join('\n') !== classes.join('\n')) {
         await predictor.dispose?.();

@@ -74,7 +74,7 @@ interface LsbStatsLike {
   histogram?: Record<string, number>;
 }
 
-/** Matches the fields of hil/report.ts `HilReport` this report uses. */
+/** Matches the fields of hil/hil-report.ts `HilReport` this report uses. */
 export interface HilSection {
   model?: { path?: string; sha256?: string };
   device?: { link?: string; firmware?: string; arenaUsedBytes?: number };

@@ -1,6 +1,6 @@
 /**
  * Charts: a Vega-Lite spec rendered to SVG in Node (headless vega View, no canvas) and to PNG with
- * sharp. Used by data/report.ts, eval/plots.ts and report/html.ts, so every figure in the project comes from the same
+ * sharp. Used by data/data-report.ts, eval/plots.ts and report/html.ts, so every figure in the project comes from the same
  * charting library rather than hand-drawn SVG.
  */
 import { createHash } from 'node:crypto';

@@ -10,7 +10,7 @@ import { loadImageRgb } from '../data/images.ts';
 import { initBackend } from './backend.ts';
 import { loadH5, SCALING_MINUS1_1 } from './backbones.ts';
 import { applyWeights, buildMobileNetV2 } from './mobilenetv2.ts';
-import { toInputTensor } from './run.ts';
+import { toInputTensor } from './run-folder.ts';
 
 /** Keras' ImageNet classifier has 1000 classes; the labels in ../shared have 1001 (line 0 = background). */
 export const KERAS_IMAGENET_CLASSES = 1000;

@@ -18,8 +18,8 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar } from '../util/progress.ts';
 import type { FloatScaling } from './backbones.ts';
-import type { HyperParameters } from './run.ts';
-import { toFloatInput } from './run.ts';
+import type { HyperParameters } from './run-folder.ts';
+import { toFloatInput } from './run-folder.ts';
 import { startInferencePool, type InferencePool } from './inference-pool.ts';
 
 export const CACHE_VERSION = 1;

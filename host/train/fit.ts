@@ -12,7 +12,7 @@ import type { SplitFeatures } from './features.ts';
 import { AdamW, layerwiseScales, lrFactor, type LrSchedule, type StepOptimizer } from './optim.ts';
 import { startParallelTrainer, type ParallelTrainer } from './parallel-fit.ts';
 import { crossEntropy, shardGradients } from './train-step.ts';
-import type { EpochRecord, RunHistory } from './run.ts';
+import type { EpochRecord, RunHistory } from './run-folder.ts';
 
 export interface FitOptions {
   epochs: number;

@@ -17,7 +17,7 @@ import { runOutput } from './run-output.ts';
 import { workerCount, type BackendInfo } from './backend.ts';
 import type { FeatureSet } from './features.ts';
 import { evaluateFeatures, fitOnFeatures } from './fit.ts';
-import { saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+import { saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
 
 export function checkPositiveInt(name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER): void {
   if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);

@@ -14,7 +14,7 @@ import { initBackend } from './backend.ts';
 import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures } from './features.ts';
 import { usesAdamW } from './fit.ts';
 import { applyWeights, boundaryBefore, buildMobileNetV2, checkInputSize, POOL_LAYER, tailFrom, truncateAt } from './mobilenetv2.ts';
-import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run.ts';
+import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
 import {
   augmentOf,
   backendInfo,

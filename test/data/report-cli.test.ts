@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { generateSynthDataset } from '../../host/data/synth.ts';
 import { splitDataset } from '../../host/data/split.ts';
-import { buildDataReport } from '../../host/data/report.ts';
+import { buildDataReport } from '../../host/data/data-report.ts';
 import { readManifest } from '../../host/data/manifest-io.ts';
 
 let tmp = '';

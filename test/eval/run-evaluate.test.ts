@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 import { writeManifest } from '../../host/data/manifest-io.ts';
 import { runCompare, runEvaluate } from '../../host/eval/run-evaluate.ts';
-import { saveModel } from '../../host/train/run.ts';
+import { saveModel } from '../../host/train/run-folder.ts';
 import { initBackend } from '../../host/train/backend.ts';
 
 const classes = ['red', 'green', 'blue'];

@@ -14,9 +14,9 @@ import type { ManifestItem } from '../../host/data/manifest.ts';
 import { writeManifest } from '../../host/data/manifest-io.ts';
 import { runEvaluate } from '../../host/eval/run-evaluate.ts';
 import { loadTflitePredictor } from '../../host/eval/tflite-predictor.ts';
-import { quantizeRun } from '../../host/quantize/run.ts';
+import { quantizeRun } from '../../host/quantize/quantize-run.ts';
 import { initBackend } from '../../host/train/backend.ts';
-import { saveModel } from '../../host/train/run.ts';
+import { saveModel } from '../../host/train/run-folder.ts';
 
 const classes = ['red', 'green', 'blue'];
 let root: string;

@@ -75,13 +75,13 @@ describe('host/ dependencies flow down the stage order', () => {
     expect(
       upwardImports([
         { path: at('train/trainer.ts'), source: "import { computeMetrics } from '../eval/evaluate.ts';" },
-        { path: at('data/report.ts'), source: "const m = await import('../report/html.ts');" },
+        { path: at('data/data-report.ts'), source: "const m = await import('../report/html.ts');" },
         { path: at('eval/plots.ts'), source: "import { renderChart } from '../shared/charts.ts';\nimport { x } from './markdown.ts';" },
         { path: at('newstage/a.ts'), source: '' },
       ]),
     ).toEqual([
       'host/train/trainer.ts -> ../eval/evaluate.ts',
-      'host/data/report.ts -> ../report/html.ts',
+      'host/data/data-report.ts -> ../report/html.ts',
       'host/newstage/a.ts: host/newstage/ is not placed in LAYERS',
     ]);
   });

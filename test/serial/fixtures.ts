@@ -128,7 +128,7 @@ export function simBinary(): string | null {
 /** A minimal run folder (plastisort.run/1) with a small float classifier over the same classes. */
 export async function tinyFloatRun(dir: string): Promise<string> {
   const tf = await import('@tensorflow/tfjs');
-  const { saveModel } = await import('../../host/train/run.ts');
+  const { saveModel } = await import('../../host/train/run-folder.ts');
   const { initBackend } = await import('../../host/train/backend.ts');
   await initBackend();
   const input = tf.input({ shape: [SIZE, SIZE, 3] });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { runHil } from '../../host/hil/run.ts';
+import { runHil } from '../../host/hil/run-hil.ts';
 import type { HilOptions } from '../../host/hil/options.ts';
 import { startPtySim, startStdioSim, stopChild } from '../../host/link/sim-process.ts';
 import { SorterClient } from '../../host/link/client.ts';

@@ -16,7 +16,7 @@ import { initBackend } from '../../host/train/backend.ts';
 import { fetchImagenet, IMAGENET_H5, resolveImagenet, type BackboneEnv } from '../../host/train/backbone-cache.ts';
 import { FETCH_COMMAND, loadBackbone, readKerasH5 } from '../../host/train/backbones.ts';
 import { DownloadError } from '../../host/train/download.ts';
-import type { RunConfig } from '../../host/train/run.ts';
+import type { RunConfig } from '../../host/train/run-folder.ts';
 import { trainBaseline } from '../../host/train/trainer.ts';
 import { removeTempDirs, synthManifest } from './fixtures.ts';
 import { mobilenetV2KerasLayers, writeKerasWeightsH5 } from './keras-h5.ts';

@@ -10,7 +10,7 @@ import { loadImageRgb } from '../../host/data/images.ts';
 import { initBackend } from '../../host/train/backend.ts';
 import { loadBackbone, SCALING_0_1, SCALING_MINUS1_1 } from '../../host/train/backbones.ts';
 import { applyWeights, buildMobileNetV2, foldBatchNorm, tailFrom, truncateAt, type NamedWeights } from '../../host/train/mobilenetv2.ts';
-import { toInputTensor } from '../../host/train/run.ts';
+import { toInputTensor } from '../../host/train/run-folder.ts';
 
 const shared = resolve(import.meta.dirname, '../../../shared/backbones/mobilenet_v2_1.0_224_imagenet');
 const haveShared = existsSync(join(shared, 'tfjs', 'model.json'));

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadImageRgb, manifestItemPath } from '../../host/data/images.ts';
 import { readManifest } from '../../host/data/manifest-io.ts';
 import { loadBackbone, type LoadedBackbone } from '../../host/train/backbones.ts';
-import { createRunPredictor, loadRun, type RunConfig } from '../../host/train/run.ts';
+import { createRunPredictor, loadRun, type RunConfig } from '../../host/train/run-folder.ts';
 import { FINETUNE_PRESETS, finetuneRun, trainBaseline, type TrainResult } from '../../host/train/trainer.ts';
 import { removeTempDirs, synthManifest, tempDir } from './fixtures.ts';
 

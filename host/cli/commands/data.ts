@@ -7,7 +7,7 @@ import { UserError } from '../../util/errors.ts';
 import { logSplitSummary, parseRatios, splitDataset } from '../../data/split.ts';
 import { isManifestFile, manifestInputs, readManifest, writeManifest } from '../../data/manifest-io.ts';
 import { guardOutDir, guardOutFile } from '../../util/out-dir.ts';
-import { DATA_REPORT_OUTPUT } from '../../data/report-output.ts';
+import { DATA_REPORT_OUTPUT } from '../../data/data-report-output.ts';
 
 function parseList(value: string): string[] {
   return value
@@ -94,7 +94,7 @@ export function register(program: Command): void {
         guardOutDir(opts.out, { ...DATA_REPORT_OUTPUT, inputs: manifestInputs(opts.manifest) });
         const { manifest } = await readManifest(opts.manifest);
         // Loaded on demand: the chart stack (vega) is heavy and only this command needs it.
-        const { buildDataReport } = await import('../../data/report.ts');
+        const { buildDataReport } = await import('../../data/data-report.ts');
         const paths = await buildDataReport(manifest, opts.out, { manifestPath: opts.manifest, samplesPerClass: opts.samples });
         log.info(`wrote ${paths.markdown}, ${paths.contactSheet}, ${paths.sizeChartSvg}`);
       }),

@@ -7,7 +7,7 @@ import { retireForeignJournal, withJournalLock } from '../../hil/journal-lock.ts
 import { prepareOutDir } from '../../util/out-dir.ts';
 import { EXIT } from '../../util/exit-codes.ts';
 import { action, parseIntOption } from '../run.ts';
-import { runHil } from '../../hil/run.ts';
+import { runHil } from '../../hil/run-hil.ts';
 import { log } from '../../util/log.ts';
 import type { SplitName } from '../../data/manifest.ts';
 import { ROUNDINGS, type Rounding } from '../../link/sim-process.ts';

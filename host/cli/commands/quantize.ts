@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { action, parseIntOption } from '../run.ts';
 import { initBackend } from '../../train/backend.ts';
-import { checkQuantizeOptions, quantizeRun, reportPathFor } from '../../quantize/run.ts';
+import { checkQuantizeOptions, quantizeRun, reportPathFor } from '../../quantize/quantize-run.ts';
 import { log } from '../../util/log.ts';
 
 function parsePercentile(value: string): number {

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import type { OverlayOptions } from 'sharp';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { prepareOutDir } from '../util/out-dir.ts';
-import { DATA_REPORT_OUTPUT } from './report-output.ts';
+import { DATA_REPORT_OUTPUT } from './data-report-output.ts';
 import { renderChart } from '../shared/charts.ts';
 import { SPLITS, type ManifestItem, type SplitManifest } from './manifest.ts';
 import { ALPHA_BACKGROUND, manifestItemPath } from './images.ts';

@@ -14,7 +14,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
-import { loadRun } from '../train/run.ts';
+import { loadRun } from '../train/run-folder.ts';
 import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize-model.ts';
 
 function manifestPathOf(runDir: string, path: string): string {

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runPipeline, type PipelineStage } from '../../host/pipeline/runner.ts';
+import { runPipeline, type PipelineStage } from '../../host/pipeline/stage-runner.ts';
 
 async function twoStages(dir: string, calls: string[], params = 1): Promise<PipelineStage[]> {
   const src = join(dir, 'src.txt');

@@ -21,7 +21,7 @@ import type { HilOptions } from './options.ts';
 import { Journal } from './journal.ts';
 import { ImageSource, streamToDevice } from './stream.ts';
 import { dumpPass, referencePass } from './references.ts';
-import { buildReport, reportMarkdown, type HilReport } from './report.ts';
+import { buildReport, reportMarkdown, type HilReport } from './hil-report.ts';
 
 function sha256Hex(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
