@@ -23,6 +23,7 @@ import { compareTable, confusionChangesTable, intervalLine } from './markdown.ts
 import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics } from '../shared/metrics.ts';
 import type { Predictor } from '../shared/predictor.ts';
 import { loadTflitePredictor } from './tflite-predictor.ts';
+import { checkWholeNumber } from '../util/whole-number.ts';
 
 export interface RunEvaluateOptions {
   /** Run folder or `.tflite` file. */
@@ -57,16 +58,12 @@ function parseSplit(split: string | undefined): SplitName {
   return s;
 }
 
-function checkCount(name: string, v: number | undefined, min: number, max: number): void {
-  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
-}
-
 /** Every numeric option, checked before a model is loaded. */
 function checkEvaluateOptions(o: RunEvaluateOptions): void {
-  checkCount('--batch-size', o.batchSize, 1, 4096);
-  checkCount('--bootstrap', o.bootstrap, 0, 1_000_000);
-  checkCount('--seed', o.seed, 0, 2 ** 32 - 1);
-  checkCount('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
+  checkWholeNumber('--batch-size', o.batchSize, 1, 4096);
+  checkWholeNumber('--bootstrap', o.bootstrap, 0, 1_000_000);
+  checkWholeNumber('--seed', o.seed, 0, 2 ** 32 - 1);
+  checkWholeNumber('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** The float run a `.tflite` came from, found through its metadata's runId when not given. */

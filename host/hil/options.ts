@@ -3,16 +3,13 @@ import { UserError } from '../util/errors.ts';
 import { holdsAll, type OutGuard } from '../util/out-dir.ts';
 import type { SplitName } from '../data/manifest.ts';
 import type { Rounding } from '../link/sim-process.ts';
+import { checkWholeNumber } from '../util/whole-number.ts';
 
 /** hil's report folder: marked, or (before markers) holding its journal or report. */
 export const HIL_OUTPUT: OutGuard = {
   command: 'hil',
   legacy: (dir) => holdsAll('journal.jsonl')(dir) || holdsAll('hil-report.json')(dir),
 };
-
-function checkRange(name: string, v: number | undefined, min: number, max: number): void {
-  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
-}
 
 /**
  * The port must name a character device (a serial port or pty): a regular file or folder given as
@@ -38,11 +35,11 @@ export function checkHilOptions(o: { port?: string; sim?: boolean; split: string
   }
   if (!!o.port === !!o.sim) throw new UserError('give exactly one of --port PATH (a board) or --sim (the simulator)');
   if (!['train', 'val', 'test'].includes(o.split)) throw new UserError(`--split ${o.split}: use train, val or test`);
-  checkRange('--dump', o.dump, 0, 10_000);
-  checkRange('--baud', o.baud, 1, 20_000_000);
-  checkRange('--window', o.window, 1, 64);
-  checkRange('--timeout', o.timeout, 1, 3_600_000);
-  checkRange('--retries', o.retries, 0, 100);
+  checkWholeNumber('--dump', o.dump, 0, 10_000);
+  checkWholeNumber('--baud', o.baud, 1, 20_000_000);
+  checkWholeNumber('--window', o.window, 1, 64);
+  checkWholeNumber('--timeout', o.timeout, 1, 3_600_000);
+  checkWholeNumber('--retries', o.retries, 0, 100);
   if (o.port) checkPortPath(o.port);
 }
 

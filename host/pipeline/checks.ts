@@ -6,13 +6,10 @@ import { findSimBinary } from '../link/sim-process.ts';
 import { UserError } from '../util/errors.ts';
 import { guardOutDir, holdsAll, markOutput, type OutGuard } from '../util/out-dir.ts';
 import type { PipelineOptions } from './pipeline.ts';
+import { checkWholeNumber } from '../util/whole-number.ts';
 
 /** The pipeline's folder: marked, or (before markers) holding its stage stamps. */
 export const PIPELINE_OUTPUT: OutGuard = { command: 'pipeline', legacy: holdsAll('.stamps') };
-
-function checkRange(name: string, v: number | undefined, min: number, max: number): void {
-  if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
-}
 
 /**
  * Every option of every stage and the output folder, checked before the first stage runs: a bad
@@ -24,14 +21,14 @@ export async function checkPipelineOptions(o: PipelineOptions, backbone: string 
     if (!statSync(o.data).isDirectory()) throw new UserError(`--data ${o.data} is a file; point it at a folder with one subfolder of photos per class`);
   }
   checkInputSize(o.inputSize);
-  checkRange('--seed', o.seed, 0, 2 ** 31 - 1);
+  checkWholeNumber('--seed', o.seed, 0, 2 ** 31 - 1);
   // A class needs images in train, val and test: fewer than 10 leaves a split empty.
-  checkRange('--synth-per-class', o.synthPerClass, 10, 100_000);
-  checkRange('--epochs', o.baselineEpochs, 1, 10_000);
-  checkRange('--finetune-epochs', o.finetuneEpochs, 1, 10_000);
-  checkRange('--views', o.views, 1, 64);
-  checkRange('--calib', o.calib, 1, 100_000);
-  checkRange('--baud', o.baud, 1, 20_000_000);
+  checkWholeNumber('--synth-per-class', o.synthPerClass, 10, 100_000);
+  checkWholeNumber('--epochs', o.baselineEpochs, 1, 10_000);
+  checkWholeNumber('--finetune-epochs', o.finetuneEpochs, 1, 10_000);
+  checkWholeNumber('--views', o.views, 1, 64);
+  checkWholeNumber('--calib', o.calib, 1, 100_000);
+  checkWholeNumber('--baud', o.baud, 1, 20_000_000);
   if (o.backbone && o.backbone !== 'nsfwjs' && o.backbone !== 'imagenet' && !existsSync(o.backbone)) {
     throw new UserError(`--backbone ${o.backbone}: no such file or folder; give imagenet, a tfjs folder, a .tflite, a Keras .h5 or nsfwjs`);
   }

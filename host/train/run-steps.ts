@@ -18,10 +18,7 @@ import { workerCount, type BackendInfo } from './backend.ts';
 import type { FeatureSet } from './features.ts';
 import { evaluateFeatures, fitOnFeatures } from './fit.ts';
 import { saveModel, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
-
-export function checkPositiveInt(name: string, v: number, min = 1, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`${name} ${v} must be a whole number from ${min} to ${max}`);
-}
+import { checkWholeNumber } from '../util/whole-number.ts';
 
 export function checkRate(name: string, v: number, min: number, maxExclusive: number): void {
   if (!Number.isFinite(v) || v < min || v >= maxExclusive) throw new UserError(`${name} ${v} must be in [${min}, ${maxExclusive})`);
@@ -41,7 +38,7 @@ export function noteReplacedOut(out: string): void {
 }
 
 export function checkThreads(threads: number | undefined): void {
-  if (threads !== undefined) checkPositiveInt('--threads', threads, 1, 1024);
+  if (threads !== undefined) checkWholeNumber('--threads', threads, 1, 1024);
 }
 
 export async function finishRun(

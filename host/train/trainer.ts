@@ -18,7 +18,6 @@ import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type
 import {
   augmentOf,
   backendInfo,
-  checkPositiveInt,
   checkRate,
   checkThreads,
   cpuSeconds,
@@ -32,6 +31,7 @@ import {
   testMetrics,
   trainThreads,
 } from './run-steps.ts';
+import { checkWholeNumber } from '../util/whole-number.ts';
 
 export interface CommonTrainOptions {
   out: string;
@@ -133,11 +133,11 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
     seed: o.seed ?? 1,
     labelSmoothing: o.labelSmoothing ?? d.labelSmoothing,
   };
-  checkPositiveInt('--batch-size', hyperIn.batchSize, 1, 4096);
-  checkPositiveInt('--epochs', hyperIn.epochs, 1, 10000);
-  checkPositiveInt('--patience', hyperIn.patience, 1, 10000);
-  checkPositiveInt('--views', hyperIn.views, 1, 64);
-  checkPositiveInt('--seed', hyperIn.seed, 0, 2 ** 31 - 1);
+  checkWholeNumber('--batch-size', hyperIn.batchSize, 1, 4096);
+  checkWholeNumber('--epochs', hyperIn.epochs, 1, 10000);
+  checkWholeNumber('--patience', hyperIn.patience, 1, 10000);
+  checkWholeNumber('--views', hyperIn.views, 1, 64);
+  checkWholeNumber('--seed', hyperIn.seed, 0, 2 ** 31 - 1);
   checkRate('--dropout', hyperIn.dropout, 0, 1);
   checkRate('--label-smoothing', hyperIn.labelSmoothing, 0, 1);
   if (!(hyperIn.lr > 0 && hyperIn.lr < 1)) throw new UserError(`--lr ${hyperIn.lr} must be in (0, 1)`);
@@ -246,11 +246,11 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   }
   checkThreads(o.threads);
   // The flags alone, before the parent run is loaded (the same checks run again on the merged settings).
-  if (o.batchSize !== undefined) checkPositiveInt('--batch-size', o.batchSize, 1, 4096);
-  if (o.epochs !== undefined) checkPositiveInt('--epochs', o.epochs, 1, 10000);
-  if (o.patience !== undefined) checkPositiveInt('--patience', o.patience, 1, 10000);
-  if (o.views !== undefined) checkPositiveInt('--views', o.views, 1, 64);
-  if (o.seed !== undefined) checkPositiveInt('--seed', o.seed, 0, 2 ** 31 - 1);
+  if (o.batchSize !== undefined) checkWholeNumber('--batch-size', o.batchSize, 1, 4096);
+  if (o.epochs !== undefined) checkWholeNumber('--epochs', o.epochs, 1, 10000);
+  if (o.patience !== undefined) checkWholeNumber('--patience', o.patience, 1, 10000);
+  if (o.views !== undefined) checkWholeNumber('--views', o.views, 1, 64);
+  if (o.seed !== undefined) checkWholeNumber('--seed', o.seed, 0, 2 ** 31 - 1);
   await readRunConfig(o.from); // "not a run folder" before any complaint about --out
   guardRunOut(o.out, 'finetune', { ...o, manifest: o.manifest ?? parentManifestPath(o.from) });
   const backend = await initBackend({ threads: o.threads });
@@ -296,10 +296,10 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     unfreezeFrom,
     boundary,
   };
-  checkPositiveInt('--batch-size', hyper.batchSize, 1, 4096);
-  checkPositiveInt('--epochs', hyper.epochs, 1, 10000);
-  checkPositiveInt('--patience', hyper.patience, 1, 10000);
-  checkPositiveInt('--views', hyper.views, 1, 64);
+  checkWholeNumber('--batch-size', hyper.batchSize, 1, 4096);
+  checkWholeNumber('--epochs', hyper.epochs, 1, 10000);
+  checkWholeNumber('--patience', hyper.patience, 1, 10000);
+  checkWholeNumber('--views', hyper.views, 1, 64);
   checkRate('--label-smoothing', hyper.labelSmoothing, 0, 1);
   if (!(hyper.learningRate > 0 && hyper.learningRate < 1)) throw new UserError(`--lr ${hyper.learningRate} must be in (0, 1)`);
   noteReplacedOut(o.out);
