@@ -4,6 +4,7 @@ import type { ByteLink } from '../link/port.ts';
 import { buildModelPartitionImage } from './model-partition.ts';
 import { FlashError, RomLoader, type ResetStrategy } from './rom-loader.ts';
 import { modelPartition, type FlashImage, type FlashPlan } from './images.ts';
+import { sha256Hex } from '../util/hash.ts';
 
 export interface FlashOptions {
   plan: FlashPlan;
@@ -59,7 +60,7 @@ export function modelPartitionImage(plan: FlashPlan, model: { data: Uint8Array; 
       `${model.source}: the model needs ${data.length} bytes with its header, the "${part.label}" partition holds ${part.size}; enlarge it in firmware/partitions.csv or use a smaller model`,
     );
   }
-  return { role: 'model', offset: part.offset, file: model.source, data, sha256: createHash('sha256').update(data).digest('hex') };
+  return { role: 'model', offset: part.offset, file: model.source, data, sha256: sha256Hex(data) };
 }
 
 /** The images a flash writes, with the model partition image appended (or alone with modelOnly). */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -11,6 +10,7 @@ import {
   parsePartitionTable,
   type PartitionEntry,
 } from './partition-table.ts';
+import { sha256Hex } from '../util/hash.ts';
 
 /** What ESP-IDF writes to build/flasher_args.json (the parts the flasher reads). */
 export interface FlasherArgs {
@@ -99,7 +99,7 @@ export async function loadFlashPlan(flasherArgsPath: string): Promise<FlashPlan>
     const offset = parseOffset(offsetText, flasherArgsPath);
     const role = roles.get(file) ?? (offset === 0 ? 'bootloader' : file);
     if (role === 'app' || role === 'bootloader') checkImageChip(data, path);
-    images.push({ role, offset, file, data, sha256: createHash('sha256').update(data).digest('hex') });
+    images.push({ role, offset, file, data, sha256: sha256Hex(data) });
   }
   images.sort((a, b) => a.offset - b.offset);
   const table = images.find((i) => i.role === 'partition-table');

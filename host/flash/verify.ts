@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { SorterClient } from '../link/client.ts';
 import { byteLinkTransport, type ByteLink } from '../link/port.ts';
 import { UserError } from '../util/errors.ts';
 import { sleep } from '../util/sleep.ts';
+import { sha256Hex } from '../util/hash.ts';
 
 export interface FlashedIdentity {
   firmwareVersion: string;
@@ -53,7 +53,7 @@ export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect
     }
   }
   if (expect.model) {
-    const sha = createHash('sha256').update(expect.model).digest('hex');
+    const sha = sha256Hex(expect.model);
     if (info.modelSha256 !== sha) {
       throw new UserError(
         `${link.path}: the board runs model ${info.modelSha256.slice(0, 16)}…, not the flashed one (${sha.slice(0, 16)}…); it rejected the model partition and fell back to its built-in model (check the boot log)`,
