@@ -16,6 +16,8 @@ export interface ValueStats {
   max: number;
   /** Uniform sample of the value's elements over all calibration images. */
   sample: Float32Array;
+  /** Mean of each channel (last axis) over every position of every calibration image; bias correction reads it. */
+  channelMean: Float64Array;
 }
 
 export interface CalibrateOptions {
@@ -34,7 +36,7 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
   const budget = opts.sampleBudget ?? 131072;
   const perImage = Math.max(16, Math.ceil(budget / Math.max(1, images.length)));
   const rand = createRng(opts.seed ?? 1);
-  const stats = new Map<number, { min: number; max: number; sample: number[] }>();
+  const stats = new Map<number, { min: number; max: number; sample: number[]; channelSum: Float64Array; positions: number }>();
   const exec = new IrExecutor(graph);
   try {
     for (let start = 0; start < images.length; start += batchSize) {
@@ -42,11 +44,17 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
       const x = imagesToBatch(chunk, size, opts.floatScaling);
       const out = exec.run(x, (id, t) => {
         const data = t.dataSync() as Float32Array;
+        const channels = t.shape[t.shape.length - 1]!;
         let s = stats.get(id);
         if (!s) {
-          s = { min: Infinity, max: -Infinity, sample: [] };
+          s = { min: Infinity, max: -Infinity, sample: [], channelSum: new Float64Array(channels), positions: 0 };
           stats.set(id, s);
         }
+        const sum = s.channelSum;
+        for (let i = 0; i < data.length; i += channels) {
+          for (let c = 0; c < channels; c++) sum[c] += data[i + c]!;
+        }
+        s.positions += data.length / channels;
         let lo = s.min;
         let hi = s.max;
         for (let i = 0; i < data.length; i++) {
@@ -69,7 +77,9 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
     exec.dispose();
   }
   const result = new Map<number, ValueStats>();
-  for (const [id, s] of stats) result.set(id, { min: s.min, max: s.max, sample: Float32Array.from(s.sample) });
+  for (const [id, s] of stats) {
+    result.set(id, { min: s.min, max: s.max, sample: Float32Array.from(s.sample), channelMean: s.channelSum.map((v) => v / Math.max(1, s.positions)) });
+  }
   return result;
 }
 
@@ -111,7 +121,7 @@ function quantile(sorted: Float32Array, q: number): number {
  * - mse: [α·min, β·max] with α, β from a grid over [0.001, 1] minimising the quantization MSE (rounding and
  *   clipping error) of the sample, by coordinate search.
  */
-export function rangeFor(s: ValueStats, method: CalibrationMethod, percentile = 99.99): [number, number] {
+export function rangeFor(s: Pick<ValueStats, 'min' | 'max' | 'sample'>, method: CalibrationMethod, percentile = 99.99): [number, number] {
   if (method === 'minmax' || s.sample.length === 0) return [s.min, s.max];
   if (method === 'percentile') {
     const sorted = Float32Array.from(s.sample).sort();

@@ -2,7 +2,8 @@
  * Full-int8 post-training quantization of a lowered classifier, per the TFLite int8 quantization spec:
  * - weights int8 symmetric (zero point 0, range ±127): per output channel for CONV_2D (axis 0) and
  *   DEPTHWISE_CONV_2D (axis 3), per tensor for FULLY_CONNECTED (what every TFLite Micro build supports);
- * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are);
+ * - biases int32, zero point 0, scale = input scale × weight scale (per channel where weights are), each
+ *   absorbing the mean output error of its rounded weights when calibration input means are given;
  *   `biasQuantParams: false` leaves those parameters out of the file for convolutions (see BuildOptions);
  * - activations int8 asymmetric per tensor, range widened to include 0, from calibration;
  * - PAD and RESHAPE outputs share their input's parameters; SOFTMAX output is scale 1/256, zero point −128;
@@ -68,8 +69,29 @@ export interface QuantizedWeights {
   biasSaturated: number;
 }
 
-/** Symmetric int8 weights (±127, zero point 0) per output channel or per tensor, int32 bias at s_in·s_w. */
-export function quantizeWeights(op: IrOp & { weights: Float32Array; bias: Float32Array }, inputScale: number, perChannel: boolean): QuantizedWeights {
+/**
+ * The mean output error per channel that rounding the weights to `q`·`scales` causes, for an input whose
+ * channels average `inputMean`: e_c = Σ_i (ŵ_ci − w_ci)·E[x_i]. MobileNetV2's layers read ReLU6 outputs,
+ * which are all ≥ 0, so the rounding errors of a 1×1 convolution over 960 channels do not average out:
+ * they add up to a shift of the channel's whole output (Nagel et al. 2019, "bias correction").
+ */
+function weightRoundingBias(op: IrOp & { weights: Float32Array; bias: Float32Array }, q: Int8Array, scaleOf: (i: number) => number, channelOf: (i: number) => number, inputMean: Float64Array): Float64Array {
+  const w = op.weights;
+  const cout = op.bias.length;
+  const cin = inputMean.length;
+  const e = new Float64Array(cout);
+  // Depthwise [1,kh,kw,C·M]: output channel c reads input channel ⌊c/M⌋. Conv OHWI / FC [out,in]: input channel i mod cin.
+  const inputOf = op.kind === 'DEPTHWISE_CONV_2D' ? (i: number) => Math.floor((i % cout) / (cout / cin)) : (i: number) => i % cin;
+  for (let i = 0; i < w.length; i++) e[channelOf(i)] += (q[i]! * scaleOf(i) - w[i]!) * inputMean[inputOf(i)]!;
+  return e;
+}
+
+/**
+ * Symmetric int8 weights (±127, zero point 0) per output channel or per tensor, int32 bias at s_in·s_w.
+ * With `inputMean` (the calibration mean of each input channel), the bias absorbs the mean error of the
+ * rounded weights (weightRoundingBias).
+ */
+export function quantizeWeights(op: IrOp & { weights: Float32Array; bias: Float32Array }, inputScale: number, perChannel: boolean, inputMean?: Float64Array): QuantizedWeights {
   const w = op.weights;
   const cout = op.bias.length;
   // Channel of element i: conv/FC are [out, ...] (channel-major), depthwise [1,kh,kw,C] (channel-minor).
@@ -87,10 +109,11 @@ export function quantizeWeights(op: IrOp & { weights: Float32Array; bias: Float3
     q[i] = Math.max(-127, Math.min(127, roundHalfAway(w[i]! / s)));
   }
   const biasScales = Array.from({ length: perChannel ? cout : 1 }, (_, c) => inputScale * weightScales[c]!);
+  const correction = inputMean ? weightRoundingBias(op, q, (i) => weightScales[perChannel ? channelOf(i) : 0]!, channelOf, inputMean) : undefined;
   const bias = new Int32Array(cout);
   let biasSaturated = 0;
   for (let c = 0; c < cout; c++) {
-    const v = roundHalfAway(op.bias[c]! / biasScales[perChannel ? c : 0]!);
+    const v = roundHalfAway((op.bias[c]! - (correction?.[c] ?? 0)) / biasScales[perChannel ? c : 0]!);
     const clamped = Math.max(-2147483648, Math.min(2147483647, v));
     if (clamped !== v) biasSaturated++;
     bias[c] = clamped;
@@ -110,6 +133,7 @@ export function assignQuantParams(
   input: InputQuantization,
   method: CalibrationMethod,
   percentile = 99.99,
+  biasCorrection = true,
 ): QuantParams {
   const activations = new Map<number, ActQuant & { min: number; max: number }>();
   const weights = new Map<string, QuantizedWeights>();
@@ -129,7 +153,10 @@ export function assignQuantParams(
       const [lo, hi] = rangeFor(s, feedsSoftmax.has(op.output) ? 'minmax' : method, percentile);
       activations.set(op.output, activationQuant(lo, hi));
     }
-    if (hasWeights(op)) weights.set(op.name, quantizeWeights(op, inQ.scale, op.kind !== 'FULLY_CONNECTED'));
+    if (hasWeights(op)) {
+      const inputMean = biasCorrection ? stats.get(op.inputs[0]!)?.channelMean : undefined;
+      weights.set(op.name, quantizeWeights(op, inQ.scale, op.kind !== 'FULLY_CONNECTED', inputMean));
+    }
   }
   return { activations, weights };
 }

@@ -40,6 +40,11 @@ export interface QuantizeOptions {
   compensateInputOffset?: boolean;
   /** Also measure validation scores without the compensation (default true). */
   measureInputOffset?: boolean;
+  /**
+   * Fold the mean error of the rounded weights into each layer's bias, from the calibration mean of its
+   * input channels (default true; int8-params.ts weightRoundingBias).
+   */
+  biasCorrection?: boolean;
   /** Record quantization parameters on convolution biases too (default true; see BuildOptions). */
   biasQuantParams?: boolean;
   /**
@@ -84,6 +89,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   const progress = opts.onProgress ?? (() => {});
   const batchSize = opts.batchSize ?? 8;
   const percentile = opts.percentile ?? 99.99;
+  const biasCorrection = opts.biasCorrection ?? true;
   if (calibration.length === 0) throw new UserError('no calibration images; give at least one training image (--calib N)');
   const floatGraph = lowerLayersModel(model);
   const inShape = floatGraph.values[floatGraph.input]!.shape;
@@ -126,7 +132,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     scorer = new CandidateScorer({ validation: val, floatPreds, meta, inputSize: config.inputSize, input: iq, batchSize, progress }, opts.evaluator ?? 'litert');
   }
   for (const method of methods) {
-    const params = assignQuantParams(qGraph, stats, iq, method, percentile);
+    const params = assignQuantParams(qGraph, stats, iq, method, percentile, biasCorrection);
     if (val) {
       const s = await scorer!.score(qGraph, params, `validate int8 ${method}`);
       candidates.push({ method, ...s });
@@ -145,7 +151,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   const validateMs = performance.now() - t2;
   const tOffset = performance.now();
   if (val && chosen.score && opts.measureInputOffset !== false && compensated.length > 0) {
-    const uncompensated = await scorer!.score(floatGraph, assignQuantParams(floatGraph, stats, iq, chosen.method, percentile), 'input offset: uncompensated');
+    const uncompensated = await scorer!.score(floatGraph, assignQuantParams(floatGraph, stats, iq, chosen.method, percentile, biasCorrection), 'input offset: uncompensated');
     effect = { shipped: chosen.score, uncompensated, evaluator: scorer!.evaluator };
   }
   const offsetEffectMs = performance.now() - tOffset;
@@ -163,6 +169,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     methodRequested: opts.method,
     method: chosen.method,
     percentile,
+    biasCorrection,
     candidates,
     ...(validation ? { validation } : {}),
     input: {

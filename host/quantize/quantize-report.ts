@@ -26,6 +26,8 @@ export interface QuantizeReport {
   methodRequested: CalibrationMethod | 'auto';
   method: CalibrationMethod;
   percentile: number;
+  /** Whether each layer's bias absorbed the mean error of its rounded weights (calibration input means). */
+  biasCorrection: boolean;
   /** Validation scores per method tried (absent without validation images). */
   candidates: Array<{ method: CalibrationMethod } & Partial<SplitScore>>;
   validation?: { images: number; floatAccuracy: number; int8: SplitScore; evaluator: Int8Evaluator };

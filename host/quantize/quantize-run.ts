@@ -87,6 +87,8 @@ export interface QuantizeRunOptions {
   /** Validation images used to choose the method (default: the whole val split; 0 skips). */
   val?: number;
   compensate?: boolean;
+  /** Fold the weights' mean rounding error into the biases (default true; see QuantizeOptions.biasCorrection). */
+  biasCorrection?: boolean;
   /** Measure the input offset's effect on val (two extra simulated passes; default true). */
   measureOffset?: boolean;
   /** Keep scale and zero point on convolution biases (default true; see QuantizeOptions.biasQuantParams). */
@@ -161,6 +163,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
       ...(opts.percentile !== undefined ? { percentile: opts.percentile } : {}),
       ...(validation ? { validation } : {}),
       compensateInputOffset: opts.compensate !== false,
+      biasCorrection: opts.biasCorrection !== false,
       measureInputOffset: opts.measureOffset !== false,
       biasQuantParams: opts.biasQuantParams !== false,
       seed: opts.seed,

@@ -7,12 +7,13 @@ import { quantizeModel, type QuantizeConfig } from '../../host/quantize/quantize
 import { collectStats, rangeFor } from '../../host/quantize/calibrate.ts';
 import { lowerLayersModel } from '../../host/quantize/lower.ts';
 import { IrExecutor, imagesToBatch } from '../../host/quantize/execute.ts';
-import { cloneGraph, type IrConv } from '../../host/quantize/ir.ts';
+import { cloneGraph, type IrConv, type IrDepthwise, type IrFullyConnected } from '../../host/quantize/ir.ts';
 import { readTflite } from '../../host/tflite/reader.ts';
 import { getPlastisortMetadata } from '../../host/tflite/plastisort-metadata.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { loadLiteRtModel } from '../../host/tflite/litert.ts';
 import { UserError } from '../../host/util/errors.ts';
+import { createRng } from '../../host/util/rng.ts';
 import { randomImages, tinyClassifier } from './models.ts';
 
 const SCALING = { scale: 1 / 127.5, offset: -1 };
@@ -78,6 +79,77 @@ describe('int8 parameters', () => {
     const perTensor = quantizeWeights(op, 0.02, false);
     expect(perTensor.weightScales).toHaveLength(1);
     expect(Math.max(...Array.from(perTensor.weights, Math.abs))).toBe(127);
+  });
+
+  it('records the mean of every channel of every calibrated value', async () => {
+    const model = tinyClassifier({ size: 16, batchNorm: true });
+    const graph = lowerLayersModel(model);
+    const images = randomImages(5, 16, 7);
+    const stats = await collectStats(graph, images, { floatScaling: SCALING, batchSize: 2 });
+    const direct = new Map<number, Float64Array>();
+    const exec = new IrExecutor(graph);
+    exec.run(imagesToBatch(images, 16, SCALING), (id, t) => {
+      const data = t.dataSync();
+      const channels = t.shape[t.shape.length - 1]!;
+      const mean = new Float64Array(channels);
+      for (let i = 0; i < data.length; i++) mean[i % channels] += data[i]! / (data.length / channels);
+      direct.set(id, mean);
+    }).dispose();
+    exec.dispose();
+    expect(stats.size).toBe(direct.size);
+    for (const [id, mean] of direct) {
+      const got = stats.get(id)!.channelMean;
+      expect(got).toHaveLength(mean.length);
+      for (let c = 0; c < mean.length; c++) expect(got[c]).toBeCloseTo(mean[c]!, 4);
+    }
+  });
+
+  it('folds the mean error of rounded 1×1 convolution weights into the bias (ReLU6-like inputs)', () => {
+    const cin = 960;
+    const cout = 16;
+    const rand = createRng(5);
+    const weights = Float32Array.from({ length: cout * cin }, () => (rand() - 0.5) * 0.2);
+    const op = { kind: 'CONV_2D', name: 'project', inputs: [0], output: 1, weights, weightShape: [cout, 1, 1, cin], bias: Float32Array.from({ length: cout }, () => rand() - 0.5) } as unknown as IrConv;
+    // Non-negative inputs, as after ReLU6: channel means between 1 and 3.
+    const inputMean = Float64Array.from({ length: cin }, () => 1 + 2 * rand());
+    const inputScale = 6 / 255;
+    // Mean output error of channel c: Σ_i (ŵ_ci − w_ci)·E[x_i] + (b̂_c − b_c), computed from the definition.
+    const meanError = (q: ReturnType<typeof quantizeWeights>) =>
+      Array.from({ length: cout }, (_, c) => {
+        let e = q.bias[c]! * q.biasScales[c]! - op.bias[c]!;
+        for (let i = 0; i < cin; i++) e += (q.weights[c * cin + i]! * q.weightScales[c]! - weights[c * cin + i]!) * inputMean[i]!;
+        return Math.abs(e) / q.biasScales[c]!;
+      });
+    const plain = meanError(quantizeWeights(op, inputScale, true));
+    const corrected = meanError(quantizeWeights(op, inputScale, true, inputMean));
+    // Only the int32 rounding of the bias itself remains: half a bias LSB.
+    expect(Math.max(...corrected)).toBeLessThanOrEqual(0.5 + 1e-6);
+    expect(Math.max(...plain)).toBeGreaterThan(50);
+  });
+
+  it('reads depthwise input channel ⌊c/M⌋ and per-tensor fully connected inputs when correcting biases', () => {
+    const cin = 4;
+    const mult = 2;
+    const cout = cin * mult;
+    const rand = createRng(11);
+    const inputMean = Float64Array.from({ length: cin }, (_, i) => [0.5, 4, 1.5, 3][i]!);
+    const dwWeights = Float32Array.from({ length: 9 * cout }, () => rand() - 0.5);
+    const dw = { kind: 'DEPTHWISE_CONV_2D', name: 'dw', inputs: [0], output: 1, weights: dwWeights, weightShape: [1, 3, 3, cout], depthMultiplier: mult, bias: new Float32Array(cout) } as unknown as IrDepthwise;
+    const q = quantizeWeights(dw, 0.05, true, inputMean);
+    for (let c = 0; c < cout; c++) {
+      let e = q.bias[c]! * q.biasScales[c]!;
+      for (let k = 0; k < 9; k++) e += (q.weights[k * cout + c]! * q.weightScales[c]! - dwWeights[k * cout + c]!) * inputMean[Math.floor(c / mult)]!;
+      expect(Math.abs(e)).toBeLessThanOrEqual(q.biasScales[c]! / 2 + 1e-12);
+    }
+    const fcWeights = Float32Array.from({ length: 3 * cin }, () => rand() - 0.5);
+    const fc = { kind: 'FULLY_CONNECTED', name: 'fc', inputs: [0], output: 1, weights: fcWeights, weightShape: [3, cin], bias: new Float32Array([0.1, -0.2, 0.3]) } as unknown as IrFullyConnected;
+    const qf = quantizeWeights(fc, 0.05, false, inputMean);
+    expect(qf.weightScales).toHaveLength(1);
+    for (let o = 0; o < 3; o++) {
+      let e = qf.bias[o]! * qf.biasScales[0]! - fc.bias[o]!;
+      for (let i = 0; i < cin; i++) e += (qf.weights[o * cin + i]! * qf.weightScales[0]! - fcWeights[o * cin + i]!) * inputMean[i]!;
+      expect(Math.abs(e)).toBeLessThanOrEqual(qf.biasScales[0]! / 2 + 1e-12);
+    }
   });
 
   it('clipping methods never widen the min/max range and percentile/mse clip outliers', async () => {
@@ -248,6 +320,24 @@ describe('quantized tiny models through LiteRT', () => {
       expect(r.report.sizes.tfliteBytes).toBe(r.tflite.byteLength);
     });
   }
+
+  it('bias correction changes only biases, and the report says whether it ran', async () => {
+    const model = tinyClassifier({ size: 16, batchNorm: true, seed: 4 });
+    const calib = randomImages(12, 16, 8);
+    const on = await quantizeModel(model, configFor(16), calib, { method: 'minmax' });
+    const off = await quantizeModel(model, configFor(16), calib, { method: 'minmax', biasCorrection: false });
+    expect(on.report.biasCorrection).toBe(true);
+    expect(off.report.biasCorrection).toBe(false);
+    let changed = 0;
+    for (const [name, w] of on.params.weights) {
+      const o = off.params.weights.get(name)!;
+      expect(Array.from(w.weights)).toEqual(Array.from(o.weights));
+      expect(w.biasScales).toEqual(o.biasScales);
+      for (let c = 0; c < w.bias.length; c++) if (w.bias[c] !== o.bias[c]) changed++;
+    }
+    expect(changed).toBeGreaterThan(0);
+    expect(on.tflite.byteLength).toBe(off.tflite.byteLength);
+  });
 
   it('refuses a model whose output does not match the class list', async () => {
     const model = tinyClassifier({ size: 16, batchNorm: false, classes: 3 });
