@@ -33,6 +33,8 @@ const RECIPES: Record<string, Recipe> = {
   'ld05-wd-cos5': { preset: 'fast', lr: 1e-3, layerDecay: 0.5, weightDecay: 0.05, schedule: 'cosine', warmupEpochs: 1, epochs: 5, patience: 5 },
   'ld05-cos6-mix': { preset: 'fast', lr: 1e-3, layerDecay: 0.5, weightDecay: 0.05, schedule: 'cosine', warmupEpochs: 1, epochs: 6, patience: 6, mixup: 0.4 },
   // More cached views (near-fresh augmentation per epoch), and a deeper boundary with gentler layer decay.
+  full: { preset: 'full' },
+  'full-e10': { preset: 'full', epochs: 10, patience: 10 },
   'full-v8-e8': { preset: 'full', views: 8, epochs: 8, patience: 8 },
   'b9-ld07-v6-e8': { preset: 'full', unfreezeFrom: 'block_9_expand', layerDecay: 0.7, views: 6, epochs: 8, patience: 8 },
 };

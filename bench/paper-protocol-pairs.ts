@@ -118,6 +118,8 @@ export async function int8TestMetrics(runDir: string, out: string, seed: number,
     accuracy: m.accuracy,
     macroF1: m.macro.f1,
     accuracyDropPp: 100 * (floatAccuracy - m.accuracy),
+    biasCorrection: report.biasCorrection,
+    ...(report.validation ? { valAgreement: report.validation.int8.agreement } : {}),
     runtime: 'LiteRT (@litertjs/core, XNNPACK)',
   };
 }
