@@ -5,11 +5,12 @@
  * command's recipe (PRESET, default `full`; `fast` is the earlier one), each evaluated on the test split
  * with bootstrap 95% intervals. Paired with each seed: the plain linear probe on the same split
  * (bench/probe.ts, iterations chosen on validation), and with QUANT=1 the fine-tuned model's int8
- * `.tflite` (plastisort quantize, --method auto) run in LiteRT on the same test images. The summary
+ * `.tflite` (plastisort quantize, --method auto; QUANT=0 skips it) run in LiteRT on the same test images. The summary
  * holds means with 95% t-intervals over seeds and the paired differences (fine-tuned − probe) with theirs.
  *
  * Writes bench/results/paper-protocol-plastic6.json after every seed (so a cut-short run still leaves
- * its figures). Settings can be reduced through the environment for a quicker look:
+ * its figures). The defaults are the acceptance run of issue 16 (five seeds, int8 included); settings can be
+ * reduced through the environment for a quicker look:
  *   RESIZE=center-crop SEEDS=1,2,3,4,5 VIEWS=3 BASE_EPOCHS=20 PRESET=full QUANT=1 npm run bench -- paper-protocol
  * (FT_EPOCHS overrides the preset's epochs.)
  * Throughput is given both per wall second and per CPU second (process CPU time), because on a
@@ -39,15 +40,15 @@ if (!existsSync(data) || !existsSync(backbone)) {
 }
 
 const env = (k: string, d: string) => process.env[k] ?? d;
-const seeds = env('SEEDS', '1,2,3').split(',').map(Number);
+const seeds = env('SEEDS', '1,2,3,4,5').split(',').map(Number);
 const views = Number(env('VIEWS', '3'));
 const baseEpochs = Number(env('BASE_EPOCHS', '20'));
 const preset = env('PRESET', 'full') as FinetunePreset;
 if (!FINETUNE_PRESETS[preset]) throw new Error(`PRESET ${preset} is unknown; use ${Object.keys(FINETUNE_PRESETS).join(' or ')}`);
 const recipe = FINETUNE_PRESETS[preset];
 const ftEpochs = Number(env('FT_EPOCHS', String(recipe.epochs)));
-const quant = env('QUANT', '0') === '1';
-const ftViews = Number(env('FT_VIEWS', String(views)));
+const quant = env('QUANT', '1') === '1';
+const ftViews = Number(env('FT_VIEWS', String(recipe.views)));
 const resize = env('RESIZE', 'center-crop') as ResizePolicy;
 
 function peakRssMb(): number {
@@ -65,6 +66,8 @@ interface PhaseResult extends TestFigures {
   featureImagesPerSecond: number;
   featureImagesPerCpuSecond: number;
   trainAccuracyLastEpoch: number;
+  /** Validation accuracy at the restored epoch (what a recipe is chosen on). */
+  valAccuracy: number;
 }
 
 function phase(r: TrainResult): PhaseResult {
@@ -86,6 +89,7 @@ function phase(r: TrainResult): PhaseResult {
     featureImagesPerSecond: r.features.fromCache ? 0 : featureImages / Math.max(1e-9, r.config.timings.features ?? 0),
     featureImagesPerCpuSecond: r.features.fromCache ? 0 : featureImages / Math.max(1e-9, cpu.features),
     trainAccuracyLastEpoch: eps[eps.length - 1]?.accuracy ?? 0,
+    valAccuracy: eps[r.history.bestEpoch - 1]?.valAccuracy ?? 0,
   };
 }
 
