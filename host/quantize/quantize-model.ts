@@ -53,6 +53,8 @@ export interface QuantizeOptions {
    * executor with every weight and activation rounded to its int8 grid.
    */
   evaluator?: Int8Evaluator;
+  /** Also return every candidate method's `.tflite` (for comparing methods beyond the validation split). */
+  keepCandidates?: boolean;
   batchSize?: number;
   seed?: number;
   onProgress?: (phase: string, done: number, total: number) => void;
@@ -78,6 +80,8 @@ export interface QuantizeResult {
   /** The quantized graph (input offset compensation applied) and its parameters, for simulation. */
   graph: IrGraph;
   params: QuantParams;
+  /** With `keepCandidates`: the `.tflite` of every method tried, the chosen one included. */
+  candidateFiles?: Partial<Record<CalibrationMethod, Uint8Array>>;
 }
 
 /**
@@ -131,8 +135,10 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     exec.dispose();
     scorer = new CandidateScorer({ validation: val, floatPreds, meta, inputSize: config.inputSize, input: iq, batchSize, progress }, opts.evaluator ?? 'litert');
   }
+  const candidateFiles: Partial<Record<CalibrationMethod, Uint8Array>> = {};
   for (const method of methods) {
     const params = assignQuantParams(qGraph, stats, iq, method, percentile, biasCorrection);
+    if (opts.keepCandidates) candidateFiles[method] = writeTflite(buildTfliteModel(qGraph, params, meta, { biasQuantParams: opts.biasQuantParams ?? true }));
     if (val) {
       const s = await scorer!.score(qGraph, params, `validate int8 ${method}`);
       candidates.push({ method, ...s });
@@ -188,5 +194,5 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     sizes: sizeReport(chosen.params, tfliteModel, tflite, opts.biasQuantParams ?? true),
     timings: { lowerMs, calibrateMs, validateMs, offsetEffectMs, writeMs, totalMs: performance.now() - t0 },
   };
-  return { tflite, model: tfliteModel, report, graph: qGraph, params: chosen.params };
+  return { tflite, model: tfliteModel, report, graph: qGraph, params: chosen.params, ...(opts.keepCandidates ? { candidateFiles } : {}) };
 }

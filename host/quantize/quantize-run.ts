@@ -17,7 +17,7 @@ import { progressBar, type Progress } from '../util/progress.ts';
 import { loadRun } from '../train/run-folder.ts';
 import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize-model.ts';
 
-function manifestPathOf(runDir: string, path: string): string {
+export function manifestPathOf(runDir: string, path: string): string {
   // Runs record the manifest path as given at training time: absolute, or relative to that working directory.
   if (isAbsolute(path)) return path;
   const fromCwd = resolve(path);

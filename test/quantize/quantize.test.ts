@@ -307,8 +307,18 @@ describe('quantized tiny models through LiteRT', () => {
         method: 'auto',
         evaluator,
         validation: { images: val, labels: val.map((_, i) => i % 4) },
+        keepCandidates: evaluator === 'simulate',
       });
       expect(r.report.candidates.map((c) => c.method)).toEqual(['minmax', 'percentile', 'mse']);
+      if (evaluator === 'simulate') {
+        // Every candidate's file is kept, and the chosen one is byte for byte what ships.
+        expect(Object.keys(r.candidateFiles!)).toEqual(['minmax', 'percentile', 'mse']);
+        expect(Buffer.from(r.candidateFiles![r.report.method]!).equals(Buffer.from(r.tflite))).toBe(true);
+        const others = r.report.candidates.filter((c) => c.method !== r.report.method).map((c) => Buffer.from(r.candidateFiles![c.method]!));
+        expect(others.some((b) => !b.equals(Buffer.from(r.tflite)))).toBe(true);
+      } else {
+        expect(r.candidateFiles).toBeUndefined();
+      }
       const best = Math.max(...r.report.candidates.map((c) => c.agreement!));
       expect(r.report.candidates.find((c) => c.method === r.report.method)!.agreement).toBe(best);
       expect(r.report.validation).toMatchObject({ images: 24, evaluator });
