@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { readManifest } from '../host/data/manifest-io.ts';
 import { loadTflitePredictor } from '../host/eval/tflite-predictor.ts';
+import { argmax } from '../host/shared/metrics.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
 import { loadItems, manifestPathOf, selectCalibrationItems } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
@@ -41,12 +42,6 @@ interface Candidate {
   /** float − int8 test accuracy, percentage points. */
   testDropPp: number;
 }
-
-const argmax = (v: ArrayLike<number>) => {
-  let b = 0;
-  for (let j = 1; j < v.length; j++) if (v[j]! > v[b]!) b = j;
-  return b;
-};
 
 function compare(floatP: Float32Array[], int8P: Float32Array[], labels: number[]) {
   let agree = 0;

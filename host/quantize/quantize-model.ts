@@ -164,7 +164,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
 
   const t3 = performance.now();
   const tfliteModel = buildTfliteModel(qGraph, chosen.params, meta, { biasQuantParams: opts.biasQuantParams ?? true });
-  const tflite = writeTflite(tfliteModel);
+  const tflite = candidateFiles[chosen.method] ?? writeTflite(tfliteModel);
   const writeMs = performance.now() - t3;
 
   const report: QuantizeReport = {
