@@ -37,6 +37,9 @@ const RECIPES: Record<string, Recipe> = {
   'full-e10': { preset: 'full', epochs: 10, patience: 10 },
   'full-v8-e8': { preset: 'full', views: 8, epochs: 8, patience: 8 },
   'b9-ld07-v6-e8': { preset: 'full', unfreezeFrom: 'block_9_expand', layerDecay: 0.7, views: 6, epochs: 8, patience: 8 },
+  // Weight averaging over the cosine tail, and over a longer run's last half.
+  'full-swa4': { preset: 'full', averageLast: 4 },
+  'full-e12-swa6': { preset: 'full', epochs: 12, patience: 12, averageLast: 6 },
 };
 const wanted = (process.env.RECIPES ?? 'fast').split(',');
 for (const r of wanted) if (!RECIPES[r]) throw new Error(`unknown recipe ${r}; known: ${Object.keys(RECIPES).join(', ')}`);
@@ -47,6 +50,8 @@ interface Entry {
   settings: Recipe;
   bestEpoch: number;
   epochsRun: number;
+  /** Weight averaging's validation figures and whether it replaced the best epoch (then valAccuracy/valLoss are its). */
+  averaged?: { fromEpoch: number; toEpoch: number; valLoss: number; valAccuracy: number; used: boolean };
   valAccuracy: number;
   valLoss: number;
   testAccuracy: number;
@@ -97,8 +102,9 @@ for (const seed of seeds) {
       settings,
       bestEpoch: r.history.bestEpoch,
       epochsRun: eps.length,
-      valAccuracy: best.valAccuracy,
-      valLoss: best.valLoss,
+      ...(r.history.averaged ? { averaged: r.history.averaged } : {}),
+      valAccuracy: r.history.averaged?.used ? r.history.averaged.valAccuracy : best.valAccuracy,
+      valLoss: r.history.averaged?.used ? r.history.averaged.valLoss : best.valLoss,
       testAccuracy: r.metrics.accuracy,
       testMacroF1: r.metrics.macro.f1,
       trainAccuracyLastEpoch: eps[eps.length - 1]!.accuracy,

@@ -41,6 +41,12 @@ export interface FitOptions {
   warmupEpochs?: number;
   minLrFactor?: number;
   mixup?: number;
+  /**
+   * Weight averaging (SWA without BN statistics to refresh, since BN is folded): the trainable weights at
+   * the end of each of the last `averageLast` epochs are averaged, and the average replaces the restored
+   * best epoch when its validation loss is lower. 0 or 1: off.
+   */
+  averageLast?: number;
 }
 
 /** Whether `o` asks for more than plain Adam at a constant rate. */
@@ -181,6 +187,10 @@ export async function fitOnFeatures(
   let best = { loss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
   let stale = 0;
   let stoppedEarly = false;
+  const averageLast = o.averageLast ?? 0;
+  const averageFrom = averageLast >= 2 ? o.epochs - averageLast + 1 : Infinity;
+  let sum: tf.Tensor[] | undefined;
+  let averagedEpochs = 0;
   const trainer = await startTrainer(model, shape, o);
   // The same shard function the parallel trainer's threads run, here over the whole batch.
   const stepOnThisThread = (rowsData: Float32Array, labels: number[], dropoutSeed: number, targets?: Float32Array): { loss: number; probs: Float32Array } => {
@@ -241,6 +251,13 @@ export async function fitOnFeatures(
         `${o.label} epoch ${epoch}: loss ${rec.loss.toFixed(4)} acc ${(rec.accuracy * 100).toFixed(1)}% | val loss ${rec.valLoss.toFixed(4)} ` +
           `val acc ${(rec.valAccuracy * 100).toFixed(1)}% | ${rec.imagesPerSecond.toFixed(1)} img/s\n`,
       );
+      if (epoch >= averageFrom) {
+        const now = model.trainableWeights.map((w) => w.read());
+        const prev = sum;
+        sum = prev ? now.map((t, i) => tf.add(prev[i]!, t)) : now.map((t) => t.clone());
+        prev?.forEach((t) => t.dispose());
+        averagedEpochs++;
+      }
       if (v.loss < best.loss - 1e-6) {
         best.weights.forEach((t) => t.dispose());
         best = { loss: v.loss, epoch, weights: model.trainableWeights.map((w) => w.read().clone()) };
@@ -253,8 +270,23 @@ export async function fitOnFeatures(
   } finally {
     await trainer?.close();
   }
-  model.trainableWeights.forEach((w, i) => w.write(best.weights[i]));
+  let averaged: RunHistory['averaged'];
+  if (sum && averagedEpochs >= 2) {
+    const n = averagedEpochs;
+    model.trainableWeights.forEach((w, i) => w.write(tf.tidy(() => tf.div(sum![i]!, n))));
+    const v = evaluateFeatures(model, val, shape, o.numClasses);
+    const used = v.loss < best.loss - 1e-6;
+    averaged = { fromEpoch: averageFrom, toEpoch: averageFrom + n - 1, valLoss: v.loss, valAccuracy: v.accuracy, used };
+    process.stderr.write(
+      `${o.label} average of epochs ${averaged.fromEpoch}–${averaged.toEpoch}: val loss ${v.loss.toFixed(4)} val acc ${(v.accuracy * 100).toFixed(1)}% ` +
+        `(${used ? 'kept: lower validation loss than' : 'dropped for'} epoch ${best.epoch})\n`,
+    );
+    if (!used) model.trainableWeights.forEach((w, i) => w.write(best.weights[i]));
+  } else {
+    model.trainableWeights.forEach((w, i) => w.write(best.weights[i]));
+  }
+  sum?.forEach((t) => t.dispose());
   best.weights.forEach((t) => t.dispose());
   optimizer.dispose();
-  return { stage: o.stage, epochs, bestEpoch: best.epoch, stoppedEarly };
+  return { stage: o.stage, epochs, bestEpoch: best.epoch, stoppedEarly, ...(averaged ? { averaged } : {}) };
 }

@@ -36,6 +36,8 @@ export interface HyperParameters {
   warmupEpochs?: number;
   /** Mixup α of the cached activations; absent or 0: no mixup. */
   mixup?: number;
+  /** Weights averaged over this many last epochs (used when their validation loss is lower); absent, 0 or 1: none. */
+  averageLast?: number;
   loss: 'sparse_categorical_crossentropy';
   labelSmoothing: number;
   dropout: number;
@@ -92,6 +94,8 @@ export interface RunHistory {
   epochs: EpochRecord[];
   bestEpoch: number;
   stoppedEarly: boolean;
+  /** Weight averaging over the last epochs (fit.ts `averageLast`): its validation figures, and whether it replaced the best epoch. */
+  averaged?: { fromEpoch: number; toEpoch: number; valLoss: number; valAccuracy: number; used: boolean };
 }
 
 /** Writes the model as `model.json` + `weights.bin` into `dir`. */

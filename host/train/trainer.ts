@@ -72,6 +72,7 @@ export interface RecipeOptions {
   schedule?: 'constant' | 'cosine';
   warmupEpochs?: number;
   mixup?: number;
+  averageLast?: number;
 }
 
 export interface FinetuneOptions extends CommonTrainOptions, RecipeOptions {
@@ -98,7 +99,7 @@ export interface TrainResult {
 export const FINETUNE_PRESETS = {
   fast: {
     batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0,
+    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0, averageLast: 0,
   },
   // Head at 1e-3 and each block below it at half the rate of the one above (block 13 at 3e-5), AdamW,
   // one warm-up epoch then cosine decay to 0, mixup of the cached activations; no early stop inside the
@@ -107,7 +108,7 @@ export const FINETUNE_PRESETS = {
   // (bench/results/finetune-recipes.json).
   full: {
     batchSize: 16, epochs: 8, patience: 8, lr: 1e-3, views: 8, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0.4,
+    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0.4, averageLast: 0,
   },
 } as const satisfies Record<string, Required<RecipeOptions> & Record<string, unknown>>;
 export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
@@ -276,12 +277,14 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     schedule: o.schedule ?? d.schedule,
     warmupEpochs: o.warmupEpochs ?? d.warmupEpochs,
     mixup: o.mixup ?? d.mixup,
+    averageLast: o.averageLast ?? d.averageLast,
   };
   checkRate('--weight-decay', recipe.weightDecay, 0, 1);
   if (!(recipe.layerDecay > 0 && recipe.layerDecay <= 1)) throw new UserError(`--layer-decay ${recipe.layerDecay} must be in (0, 1]`);
   if (recipe.schedule !== 'constant' && recipe.schedule !== 'cosine') throw new UserError(`--schedule ${recipe.schedule} is unknown; use constant or cosine`);
   checkRate('--warmup-epochs', recipe.warmupEpochs, 0, 10000);
   checkRate('--mixup', recipe.mixup, 0, 100);
+  checkWholeNumber('--average-last', recipe.averageLast, 0, 10000);
   const hyper: HyperParameters = {
     batchSize: o.batchSize ?? d.batchSize,
     epochs: o.epochs ?? d.epochs,
@@ -301,6 +304,9 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   checkWholeNumber('--batch-size', hyper.batchSize, 1, 4096);
   checkWholeNumber('--epochs', hyper.epochs, 1, 10000);
   checkWholeNumber('--patience', hyper.patience, 1, 10000);
+  if ((hyper.averageLast ?? 0) > hyper.epochs) {
+    throw new UserError(`--average-last ${hyper.averageLast} exceeds --epochs ${hyper.epochs}; average at most the epochs the run has`);
+  }
   checkWholeNumber('--views', hyper.views, 1, 64);
   checkRate('--label-smoothing', hyper.labelSmoothing, 0, 1);
   if (!(hyper.learningRate > 0 && hyper.learningRate < 1)) throw new UserError(`--lr ${hyper.learningRate} must be in (0, 1)`);

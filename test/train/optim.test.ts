@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
-import { fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
+import { evaluateFeatures, fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
 import { AdamW, layerDepth, layerwiseScales, lrFactor, type StepOptimizer } from '../../host/train/optim.ts';
 import { shardGradients } from '../../host/train/train-step.ts';
 import { createRng } from '../../host/util/rng.ts';
@@ -189,5 +189,47 @@ describe('fitOnFeatures with the recipe', () => {
     const plain = await hiddenKernelNorm({});
     const mixed = await hiddenKernelNorm({ mixup: 0.4 });
     expect(mixed).not.toBeCloseTo(plain, 6);
+  });
+
+  it('weight averaging evaluates the mean of the last epochs and keeps it only when its validation loss is lower', async () => {
+    const train = features(32, 1);
+    const val = features(16, 2);
+    // Constant rate: a run of k epochs is the first k epochs of a longer one, so its final weights are
+    // the longer run's weights at the end of epoch k (patience high, and the val loss falls every epoch here).
+    const weightsAfter = async (epochs: number) => {
+      const m = model();
+      const h = await fitOnFeatures(m, train, val, [dim], { ...base, epochs, patience: 10 });
+      expect(h.bestEpoch).toBe(epochs);
+      const w = m.getWeights().map((t) => t.dataSync().slice());
+      m.dispose();
+      return w;
+    };
+    const snapshots = [await weightsAfter(1), await weightsAfter(2), await weightsAfter(3)];
+    const mean = (from: number) =>
+      snapshots[0]!.map((_, i) => {
+        const picked = snapshots.slice(from);
+        return Float32Array.from(picked[0]![i]!, (_, j) => picked.reduce((s, w) => s + w[i]![j]!, 0) / picked.length);
+      });
+
+    for (const averageLast of [2, 3]) {
+      const m = model();
+      const h = await fitOnFeatures(m, train, val, [dim], { ...base, epochs: 3, patience: 10, averageLast });
+      expect(h.averaged).toMatchObject({ fromEpoch: 4 - averageLast, toEpoch: 3 });
+      const expected = mean(3 - averageLast);
+      const probe = model();
+      probe.setWeights(expected.map((d, i) => tf.tensor(d, m.getWeights()[i]!.shape)));
+      const v = evaluateFeatures(probe, val, [dim], 2);
+      probe.dispose();
+      expect(h.averaged!.valLoss).toBeCloseTo(v.loss, 5);
+      expect(h.averaged!.used).toBe(v.loss < h.epochs[2]!.valLoss);
+      const kept = m.getWeights().map((t) => Array.from(t.dataSync()));
+      const want = h.averaged!.used ? expected : snapshots[2]!;
+      kept.forEach((w, i) => w.forEach((x, j) => expect(x).toBeCloseTo(want[i]![j]!, 5)));
+      m.dispose();
+    }
+    // Off below 2 epochs.
+    const m = model();
+    expect((await fitOnFeatures(m, train, val, [dim], { ...base, epochs: 3, averageLast: 1 })).averaged).toBeUndefined();
+    m.dispose();
   });
 });
