@@ -40,6 +40,9 @@ const RECIPES: Record<string, Recipe> = {
   // Weight averaging over the cosine tail, and over a longer run's last half.
   'full-swa4': { preset: 'full', averageLast: 4 },
   'full-e12-swa6': { preset: 'full', epochs: 12, patience: 12, averageLast: 6 },
+  // CutMix of the 14×14 block_12_add maps, alone and alternating with mixup.
+  'full-cutmix': { preset: 'full', mixup: 0, cutmix: 1 },
+  'full-mix-cutmix': { preset: 'full', cutmix: 1 },
 };
 const wanted = (process.env.RECIPES ?? 'fast').split(',');
 for (const r of wanted) if (!RECIPES[r]) throw new Error(`unknown recipe ${r}; known: ${Object.keys(RECIPES).join(', ')}`);

@@ -42,6 +42,11 @@ export interface FitOptions {
   minLrFactor?: number;
   mixup?: number;
   /**
+   * CutMix of the cached activation maps (shape [h, w, c]): a box of a partner row replaces the same box
+   * of each row, λ ~ Beta(cutmix, cutmix); with mixup also on, each batch takes one of the two at random.
+   */
+  cutmix?: number;
+  /**
    * Weight averaging (SWA without BN statistics to refresh, since BN is folded): the trainable weights at
    * the end of each of the last `averageLast` epochs are averaged, and the average replaces the restored
    * best epoch when its validation loss is lower. 0 or 1: off.
@@ -84,6 +89,48 @@ export function mixBatch(data: Float32Array, labels: number[], per: number, numC
     for (let k = 0; k < per; k++) data[i * per + k] = lambda * src[i * per + k]! + (1 - lambda) * src[j * per + k]!;
     targets[i * numClasses + labels[i]!] += lambda;
     targets[i * numClasses + labels[j]!] += 1 - lambda;
+  }
+  return targets;
+}
+
+/**
+ * CutMix within a batch on activation maps of `shape` [h, w, c] (HWC rows): one box per batch, of area
+ * ≈ (1 − λ) of the map for λ ~ Beta(alpha, alpha) kept ≥ 0.5, at a random centre and clipped to the map,
+ * is copied from a partner row π(i) into row i; the targets blend the two labels by the box's actual area.
+ * Mixes `data` in place; returns the targets [rows, numClasses].
+ */
+export function cutmixBatch(data: Float32Array, labels: number[], shape: number[], numClasses: number, alpha: number, rng: () => number): Float32Array {
+  if (shape.length !== 3) throw new Error(`cutmix needs activation maps [h, w, c], got shape [${shape.join(', ')}]`);
+  const [h, w, c] = shape as [number, number, number];
+  const per = h * w * c;
+  const n = labels.length;
+  const b = sampleBeta(rng, alpha);
+  const lambda = Math.max(b, 1 - b);
+  const cut = Math.sqrt(1 - lambda);
+  const bh = Math.round(h * cut);
+  const bw = Math.round(w * cut);
+  const cy = Math.floor(rng() * h);
+  const cx = Math.floor(rng() * w);
+  const y0 = Math.max(0, cy - (bh >> 1));
+  const y1 = Math.min(h, y0 + bh);
+  const x0 = Math.max(0, cx - (bw >> 1));
+  const x1 = Math.min(w, x0 + bw);
+  const pasted = ((y1 - y0) * (x1 - x0)) / (h * w);
+  const perm = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  const src = data.slice();
+  const targets = new Float32Array(n * numClasses);
+  for (let i = 0; i < n; i++) {
+    const j = perm[i]!;
+    for (let y = y0; y < y1; y++) {
+      const at = (y * w + x0) * c;
+      data.set(src.subarray(j * per + at, j * per + at + (x1 - x0) * c), i * per + at);
+    }
+    targets[i * numClasses + labels[i]!] += 1 - pasted;
+    targets[i * numClasses + labels[j]!] += pasted;
   }
   return targets;
 }
@@ -182,6 +229,11 @@ export async function fitOnFeatures(
   };
   // Its own stream, so that runs without mixup draw exactly what they drew before it existed.
   const mixRng = createRng(o.seed ^ 0x3170);
+  const blendBatch = (batch: Float32Array, labels: number[]): Float32Array | undefined => {
+    const useCutmix = o.cutmix && (!o.mixup || mixRng() < 0.5);
+    if (useCutmix) return cutmixBatch(batch, labels, shape, o.numClasses, o.cutmix!, mixRng);
+    return o.mixup ? mixBatch(batch, labels, per, o.numClasses, o.mixup, mixRng) : undefined;
+  };
   let stepIndex = 0;
   const epochs: EpochRecord[] = [];
   let best = { loss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
@@ -221,7 +273,7 @@ export async function fitOnFeatures(
         const labels = idx.map((i) => train.labels[i]);
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const batch = gather(train, rows, per);
-        const targets = o.mixup ? mixBatch(batch, labels, per, o.numClasses, o.mixup, mixRng) : undefined;
+        const targets = blendBatch(batch, labels);
         if (adamW) adamW.learningRate = o.learningRate * lrFactor(stepIndex, schedule);
         stepIndex++;
         const step = trainer

@@ -36,6 +36,8 @@ export interface HyperParameters {
   warmupEpochs?: number;
   /** Mixup α of the cached activations; absent or 0: no mixup. */
   mixup?: number;
+  /** CutMix α of the cached activation maps; absent or 0: none. */
+  cutmix?: number;
   /** Weights averaged over this many last epochs (used when their validation loss is lower); absent, 0 or 1: none. */
   averageLast?: number;
   loss: 'sparse_categorical_crossentropy';

@@ -119,6 +119,7 @@ export async function fitTimed(
     schedule: hyper.schedule,
     warmupEpochs: hyper.warmupEpochs,
     mixup: hyper.mixup,
+    cutmix: hyper.cutmix,
     averageLast: hyper.averageLast,
     numClasses,
     label: stage === 'baseline' ? 'train' : 'finetune',

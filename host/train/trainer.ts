@@ -72,6 +72,7 @@ export interface RecipeOptions {
   schedule?: 'constant' | 'cosine';
   warmupEpochs?: number;
   mixup?: number;
+  cutmix?: number;
   averageLast?: number;
 }
 
@@ -99,7 +100,7 @@ export interface TrainResult {
 export const FINETUNE_PRESETS = {
   fast: {
     batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0, averageLast: 0,
+    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0, cutmix: 0, averageLast: 0,
   },
   // Head at 1e-3 and each block below it at half the rate of the one above (block 13 at 3e-5), AdamW,
   // one warm-up epoch then cosine decay to 0, mixup of the cached activations; no early stop inside the
@@ -108,7 +109,7 @@ export const FINETUNE_PRESETS = {
   // (bench/results/finetune-recipes.json).
   full: {
     batchSize: 16, epochs: 8, patience: 8, lr: 1e-3, views: 8, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0.4, averageLast: 0,
+    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0.4, cutmix: 0, averageLast: 0,
   },
 } as const satisfies Record<string, Required<RecipeOptions> & Record<string, unknown>>;
 export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
@@ -277,6 +278,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     schedule: o.schedule ?? d.schedule,
     warmupEpochs: o.warmupEpochs ?? d.warmupEpochs,
     mixup: o.mixup ?? d.mixup,
+    cutmix: o.cutmix ?? d.cutmix,
     averageLast: o.averageLast ?? d.averageLast,
   };
   checkRate('--weight-decay', recipe.weightDecay, 0, 1);
@@ -284,6 +286,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   if (recipe.schedule !== 'constant' && recipe.schedule !== 'cosine') throw new UserError(`--schedule ${recipe.schedule} is unknown; use constant or cosine`);
   checkRate('--warmup-epochs', recipe.warmupEpochs, 0, 10000);
   checkRate('--mixup', recipe.mixup, 0, 100);
+  checkRate('--cutmix', recipe.cutmix, 0, 100);
   checkWholeNumber('--average-last', recipe.averageLast, 0, 10000);
   const hyper: HyperParameters = {
     batchSize: o.batchSize ?? d.batchSize,

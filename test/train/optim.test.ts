@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
-import { evaluateFeatures, fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
+import { cutmixBatch, evaluateFeatures, fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
 import { AdamW, layerDepth, layerwiseScales, lrFactor, type StepOptimizer } from '../../host/train/optim.ts';
 import { shardGradients } from '../../host/train/train-step.ts';
 import { createRng } from '../../host/util/rng.ts';
@@ -114,6 +114,52 @@ describe('mixup', () => {
       const expected = partner < 0 ? original[i * per]! : lambda * original[i * per]! + (1 - lambda) * original[partner * per]!;
       expect(data[i * per]).toBeCloseTo(expected, 3);
     }
+  });
+});
+
+describe('cutmix', () => {
+  it('copies one box of a partner map into each row and weights the labels by the box area', () => {
+    const [h, w, c] = [6, 5, 2];
+    const per = h * w * c;
+    let boxes = 0;
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const labels = [0, 1, 2, 3];
+      // Row r holds 1000·r + its own index, so every value says where it came from.
+      const data = Float32Array.from({ length: labels.length * per }, (_, k) => 1000 * Math.floor(k / per) + (k % per));
+      const t = cutmixBatch(data, labels, [h, w, c], 4, 1, createRng(seed));
+      for (let i = 0; i < labels.length; i++) {
+        const sources = new Map<number, number[]>();
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) {
+            for (let ch = 0; ch < c; ch++) {
+              const k = (y * w + x) * c + ch;
+              const v = data[i * per + k]!;
+              expect(v % 1000).toBe(k); // same position, possibly another row
+              const from = Math.floor(v / 1000);
+              sources.set(from, [...(sources.get(from) ?? []), y * w + x]);
+            }
+          }
+        }
+        const row = Array.from(t.subarray(i * 4, i * 4 + 4));
+        expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+        const partners = [...sources.keys()].filter((r) => r !== i);
+        expect(partners.length).toBeLessThanOrEqual(1);
+        if (partners.length === 1) {
+          boxes++;
+          const cells = [...new Set(sources.get(partners[0]!))];
+          // A rectangle: its cells span exactly rows × cols.
+          const ys = new Set(cells.map((p) => Math.floor(p / w)));
+          const xs = new Set(cells.map((p) => p % w));
+          expect(cells.length).toBe(ys.size * xs.size);
+          expect(row[partners[0]!]).toBeCloseTo(cells.length / (h * w), 6);
+          expect(row[i]).toBeCloseTo(1 - cells.length / (h * w), 6);
+        } else {
+          expect(row[i]).toBeCloseTo(1, 6);
+        }
+      }
+    }
+    expect(boxes).toBeGreaterThan(5);
+    expect(() => cutmixBatch(new Float32Array(4), [0], [4], 2, 1, createRng(1))).toThrow('[h, w, c]');
   });
 });
 

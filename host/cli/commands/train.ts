@@ -98,6 +98,7 @@ export function register(program: Command): void {
     .option('--schedule <kind>', `learning-rate schedule after warm-up: constant or cosine (${presetValues('schedule')})`)
     .option('--warmup-epochs <x>', `epochs of linear learning-rate warm-up (${presetValues('warmupEpochs')})`, parseNumberOption('--warmup-epochs'))
     .option('--mixup <alpha>', `mixup of the cached activations, λ ~ Beta(α, α); 0 = off (${presetValues('mixup')})`, parseNumberOption('--mixup'))
+    .option('--cutmix <alpha>', `CutMix of the cached activation maps, λ ~ Beta(α, α); with --mixup, one of the two per batch; 0 = off (${presetValues('cutmix')})`, parseNumberOption('--cutmix'))
     .option('--average-last <n>', `average the weights of the last n epochs, kept if their validation loss is lower; 0 = off (${presetValues('averageLast')})`, parseIntOption('--average-last'))
     .option('--views <k>', `augmented views per training image in the activation cache (${presetValues('views')})`, parseIntOption('--views'))
     .option('--label-smoothing <x>', `label smoothing of the cross-entropy (${presetValues('labelSmoothing')})`, parseNumberOption('--label-smoothing'))
@@ -118,6 +119,7 @@ export function register(program: Command): void {
           schedule: o.schedule,
           warmupEpochs: o.warmupEpochs,
           mixup: o.mixup,
+          cutmix: o.cutmix,
           averageLast: o.averageLast,
           batchSize: o.batchSize,
           epochs: o.epochs,
