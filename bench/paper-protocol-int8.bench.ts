@@ -1,7 +1,7 @@
 /**
  * int8 against float per seed for the fine-tuned runs bench/paper-protocol left under
  * .cache/bench/paper-protocol (the same step as its QUANT=1, run on its own so that it can follow a
- * protocol run seed by seed): `plastisort quantize --calib 300 --method auto --seed <seed>`, the int8
+ * protocol run seed by seed): `plastisort quantize --calib all --method auto --seed <seed>`, the int8
  * model run in LiteRT on the run's test images, against the run's float test accuracy.
  *   SEEDS=1,2,3,4,5 npm run bench -- paper-protocol-int8
  * Merges into bench/results/paper-protocol-plastic6-int8.json (one entry per seed; a rerun replaces it).

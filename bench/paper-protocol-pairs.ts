@@ -89,12 +89,12 @@ export async function sameSplitProbe(
 }
 
 /**
- * Quantizes `runDir` as `plastisort quantize --calib 300 --method auto --seed <seed>` would and runs the
+ * Quantizes `runDir` as `plastisort quantize --calib all --method auto --seed <seed>` would and runs the
  * int8 model in LiteRT on the run's test images; the drop is against `floatAccuracy` (the run's own
  * test figure on the same images).
  */
 export async function int8TestMetrics(runDir: string, out: string, seed: number, floatAccuracy: number): Promise<Record<string, unknown>> {
-  const report = await quantizeRun(runDir, { out, calib: 300, method: 'auto', seed });
+  const report = await quantizeRun(runDir, { out, calib: 'all', method: 'auto', seed });
   const config = await readRunConfig(runDir);
   const { manifest } = await readManifest(report.manifest);
   const items = manifest.items.filter((it) => it.split === 'test');

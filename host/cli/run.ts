@@ -63,6 +63,16 @@ export function parseIntOption(name: string) {
   };
 }
 
+/** A whole number of calibration images, or `all` (the whole training split). */
+export function parseCalibOption(name: string) {
+  return (value: string): number | 'all' => {
+    if (value.trim().toLowerCase() === 'all') return 'all';
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be a whole number or all, got "${value}"`);
+    return n;
+  };
+}
+
 export function parseNumberOption(name: string) {
   return (value: string): number => {
     const n = Number(value);

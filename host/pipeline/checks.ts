@@ -27,7 +27,7 @@ export async function checkPipelineOptions(o: PipelineOptions, backbone: string 
   checkWholeNumber('--epochs', o.baselineEpochs, 1, 10_000);
   checkWholeNumber('--finetune-epochs', o.finetuneEpochs, 1, 10_000);
   checkWholeNumber('--views', o.views, 1, 64);
-  checkWholeNumber('--calib', o.calib, 1, 100_000);
+  if (o.calib !== 'all') checkWholeNumber('--calib', o.calib, 1, 100_000);
   checkWholeNumber('--baud', o.baud, 1, 20_000_000);
   if (o.backbone && o.backbone !== 'nsfwjs' && o.backbone !== 'imagenet' && !existsSync(o.backbone)) {
     throw new UserError(`--backbone ${o.backbone}: no such file or folder; give imagenet, a tfjs folder, a .tflite, a Keras .h5 or nsfwjs`);

@@ -35,7 +35,7 @@ export interface PipelineOptions {
   baselineEpochs?: number;
   finetuneEpochs?: number;
   views?: number;
-  calib: number;
+  calib: number | 'all';
   /** Serial port of a board for HIL; default: the host simulator. */
   port?: string;
   baud?: number;

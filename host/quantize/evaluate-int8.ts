@@ -5,6 +5,7 @@ import type { PlastisortMetadata } from '../tflite/model.ts';
 import { writeTflite } from '../tflite/writer.ts';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { log } from '../util/log.ts';
+import { argmax } from '../shared/metrics.ts';
 import type { IrGraph } from './ir.ts';
 import { IrExecutor, imagesToBatch } from './execute.ts';
 import { fakeQuantOf, type FloatScaling, type InputQuantization, type QuantParams } from './int8-params.ts';
@@ -17,41 +18,63 @@ export interface SplitScore {
   agreement: number;
   /** Top-1 accuracy against the labels. */
   accuracy: number;
+  /**
+   * Mean over images of the L1 distance between the float and the int8 class probabilities: moves with
+   * every image, where agreement moves in steps of one image; `auto` keeps the candidate with the smallest.
+   */
+  meanL1: number;
 }
 
-function argmaxRows(t: tf.Tensor): number[] {
+/** Class probabilities per image, and the top-1 classes they imply. */
+export interface ClassScores {
+  classes: number[];
+  probabilities: Float32Array[];
+}
+
+function rowsOf(t: tf.Tensor): Float32Array[] {
   const data = t.dataSync();
   const k = t.shape[t.shape.length - 1]!;
-  const out: number[] = [];
-  for (let r = 0; r < data.length / k; r++) {
-    let best = 0;
-    for (let j = 1; j < k; j++) if (data[r * k + j]! > data[r * k + best]!) best = j;
-    out.push(best);
-  }
-  return out;
+  return Array.from({ length: data.length / k }, (_, r) => Float32Array.from(data.subarray(r * k, (r + 1) * k)));
 }
 
-/** Top-1 predictions of a graph on images, scaled with `scaling`. */
-export async function predictClasses(exec: IrExecutor, images: Uint8Array[], size: number, scaling: FloatScaling, batchSize = 8, onBatch?: (done: number) => void): Promise<number[]> {
-  const preds: number[] = [];
+function withClasses(probabilities: Float32Array[]): ClassScores {
+  return { classes: probabilities.map(argmax), probabilities };
+}
+
+/** Class probabilities and top-1 classes of a graph on images, scaled with `scaling`. */
+export async function predictScores(exec: IrExecutor, images: Uint8Array[], size: number, scaling: FloatScaling, batchSize = 8, onBatch?: (done: number) => void): Promise<ClassScores> {
+  const probabilities: Float32Array[] = [];
   for (let s = 0; s < images.length; s += batchSize) {
     const x = imagesToBatch(images.slice(s, s + batchSize), size, scaling);
     const y = exec.run(x);
-    preds.push(...argmaxRows(y));
+    probabilities.push(...rowsOf(y));
     x.dispose();
     y.dispose();
     onBatch?.(Math.min(images.length, s + batchSize));
     await new Promise((r) => setImmediate(r));
   }
-  return preds;
+  return withClasses(probabilities);
 }
 
-function score(preds: number[], floatPreds: number[], labels: number[]): SplitScore {
-  const n = Math.max(1, preds.length);
+function score(int8: ClassScores, float: ClassScores, labels: number[]): SplitScore {
+  const n = Math.max(1, int8.classes.length);
+  let l1 = 0;
+  int8.probabilities.forEach((row, i) => row.forEach((p, j) => (l1 += Math.abs(p - float.probabilities[i]![j]!))));
   return {
-    agreement: preds.filter((p, i) => p === floatPreds[i]).length / n,
-    accuracy: preds.filter((p, i) => p === labels[i]).length / n,
+    agreement: int8.classes.filter((p, i) => p === float.classes[i]).length / n,
+    accuracy: int8.classes.filter((p, i) => p === labels[i]).length / n,
+    meanL1: l1 / n,
   };
+}
+
+/**
+ * Whether candidate `a` beats `b` on validation: the smaller mean L1 distance to the float probabilities
+ * (bench/results/int8-calibration.json: over five seeds it shipped the smallest test changes of the rules
+ * tried), then the higher agreement.
+ */
+export function betterCandidate(a: SplitScore, b: SplitScore): boolean {
+  if (a.meanL1 !== b.meanL1) return a.meanL1 < b.meanL1;
+  return a.agreement > b.agreement;
 }
 
 /** Float scaling that feeds the int8 model's view of byte p: x = s·(p − 128 − zp). */
@@ -59,20 +82,20 @@ function contractScaling(iq: InputQuantization): FloatScaling {
   return { scale: iq.scale, offset: -(128 + iq.zeroPoint) * iq.scale };
 }
 
-/** Top-1 classes of an int8 `.tflite` (input q = p − 128) run by LiteRT. */
-async function liteRtClasses(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<number[]> {
+/**
+ * Class probabilities of an int8 `.tflite` (input q = p − 128) run by LiteRT, dequantized with the
+ * SOFTMAX output's fixed parameters (scale 1/256, zero point −128; int8-params.ts).
+ */
+async function liteRtScores(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<ClassScores> {
   const model = await loadLiteRtModel(tflite);
   try {
-    const preds: number[] = [];
+    const probabilities: Float32Array[] = [];
     for (const img of images) {
       const [out] = await model.run([Int8Array.from(img, (p) => p - 128)]);
-      const o = out!;
-      let best = 0;
-      for (let j = 1; j < o.length; j++) if (o[j]! > o[best]!) best = j;
-      preds.push(best);
-      if (preds.length % 8 === 0 || preds.length === images.length) onProgress?.(preds.length);
+      probabilities.push(Float32Array.from(out!, (q) => (Number(q) + 128) / 256));
+      if (probabilities.length % 8 === 0 || probabilities.length === images.length) onProgress?.(probabilities.length);
     }
-    return preds;
+    return withClasses(probabilities);
   } finally {
     model.dispose();
   }
@@ -80,8 +103,8 @@ async function liteRtClasses(tflite: Uint8Array, images: Uint8Array[], onProgres
 
 export interface CandidateScorerOptions {
   validation: { images: Uint8Array[]; labels: number[] };
-  /** Top-1 classes of the float model on the validation images. */
-  floatPreds: number[];
+  /** The float model on the validation images. */
+  float: ClassScores;
   meta: PlastisortMetadata;
   inputSize: number;
   input: InputQuantization;
@@ -101,22 +124,22 @@ export class CandidateScorer {
   }
 
   async score(graph: IrGraph, params: QuantParams, label: string): Promise<SplitScore> {
-    const { validation: v, floatPreds, progress } = this.o;
+    const { validation: v, float, progress } = this.o;
     if (this.evaluator === 'litert') {
       try {
         // Scored with every bias quantized so that XNNPACK takes the convolutions whatever the shipped
         // form: the integers are the same, and LiteRT's built-in kernels take ~20× longer per image.
         const scored = buildTfliteModel(graph, params, this.o.meta, { biasQuantParams: true });
-        const preds = await liteRtClasses(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
-        return score(preds, floatPreds, v.labels);
+        const int8 = await liteRtScores(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
+        return score(int8, float, v.labels);
       } catch (e) {
         log.warn(`LiteRT could not run the candidate model (${(e as Error).message}); scoring by int8 simulation instead`);
         this.evaluator = 'simulate';
       }
     }
     const exec = new IrExecutor(graph, fakeQuantOf(graph, params));
-    const preds = await predictClasses(exec, v.images, this.o.inputSize, contractScaling(this.o.input), this.o.batchSize, (d) => progress(label, d, v.images.length));
+    const int8 = await predictScores(exec, v.images, this.o.inputSize, contractScaling(this.o.input), this.o.batchSize, (d) => progress(label, d, v.images.length));
     exec.dispose();
-    return score(preds, floatPreds, v.labels);
+    return score(int8, float, v.labels);
   }
 }

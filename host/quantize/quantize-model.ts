@@ -14,7 +14,7 @@ import { collectStats, type CalibrationMethod, CALIBRATION_METHODS } from './cal
 import { assignQuantParams, inputQuantization, type FloatScaling, type QuantParams } from './int8-params.ts';
 import { compensateInputOffset } from './input-offset.ts';
 import { buildTfliteModel } from './tflite-builder.ts';
-import { CandidateScorer, predictClasses, type Int8Evaluator, type SplitScore } from './evaluate-int8.ts';
+import { betterCandidate, CandidateScorer, predictScores, type Int8Evaluator, type SplitScore } from './evaluate-int8.ts';
 import { sizeReport, tensorReports, type QuantizeReport } from './quantize-report.ts';
 
 export type { CalibrationMethod } from './calibrate.ts';
@@ -131,9 +131,10 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   let floatPreds: number[] = [];
   if (val) {
     const exec = new IrExecutor(floatGraph);
-    floatPreds = await predictClasses(exec, val.images, config.inputSize, config.floatScaling, batchSize, (d) => progress('validate float', d, val.images.length));
+    const float = await predictScores(exec, val.images, config.inputSize, config.floatScaling, batchSize, (d) => progress('validate float', d, val.images.length));
+    floatPreds = float.classes;
     exec.dispose();
-    scorer = new CandidateScorer({ validation: val, floatPreds, meta, inputSize: config.inputSize, input: iq, batchSize, progress }, opts.evaluator ?? 'litert');
+    scorer = new CandidateScorer({ validation: val, float, meta, inputSize: config.inputSize, input: iq, batchSize, progress }, opts.evaluator ?? 'litert');
   }
   const candidateFiles: Partial<Record<CalibrationMethod, Uint8Array>> = {};
   for (const method of methods) {
@@ -142,8 +143,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     if (val) {
       const s = await scorer!.score(qGraph, params, `validate int8 ${method}`);
       candidates.push({ method, ...s });
-      const better = !chosen || s.agreement > chosen.score!.agreement || (s.agreement === chosen.score!.agreement && s.accuracy > chosen.score!.accuracy);
-      if (better) chosen = { method, params, score: s };
+      if (!chosen || betterCandidate(s, chosen.score!)) chosen = { method, params, score: s };
     } else {
       candidates.push({ method });
       chosen ??= { method, params };

@@ -80,7 +80,8 @@ export async function loadItems(manifest: SplitManifest, items: ManifestItem[], 
 export interface QuantizeRunOptions {
   out: string;
   manifest?: string;
-  calib: number;
+  /** Calibration images from the training split, balanced over classes, or 'all' of them (the CLI default). */
+  calib: number | 'all';
   method: CalibrationMethod | 'auto';
   percentile?: number;
   seed: number;
@@ -107,7 +108,9 @@ export interface QuantizeRunReport extends QuantizeReport {
 
 /** Every option and the output path, checked before the run is loaded. */
 export function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): void {
-  if (!Number.isInteger(opts.calib) || opts.calib < 1 || opts.calib > 100_000) throw new UserError(`--calib ${opts.calib}: give a whole number of calibration images from 1 to 100000`);
+  if (opts.calib !== 'all' && (!Number.isInteger(opts.calib) || opts.calib < 1 || opts.calib > 100_000)) {
+    throw new UserError(`--calib ${opts.calib}: give a whole number of calibration images from 1 to 100000, or all`);
+  }
   if (opts.val !== undefined && !(Number.isInteger(opts.val) && opts.val >= 0)) throw new UserError(`--val ${opts.val}: give a whole number of validation images, 0 or more`);
   if (!(Number.isInteger(opts.seed) && opts.seed >= 0 && opts.seed <= 2 ** 31 - 1)) throw new UserError(`--seed ${opts.seed}: give a whole number from 0 to 2147483647`);
   guardOutFile(opts.out, {
@@ -134,7 +137,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   if (run.manifest.sha256 && run.manifest.sha256 !== sha256) {
     log.warn(`${manifestPath} differs from the manifest the run was trained on (sha256 ${sha256.slice(0, 12)}… vs ${run.manifest.sha256.slice(0, 12)}…); calibration may include images the model never saw as training data`);
   }
-  const calibItems = selectCalibrationItems(manifest, opts.calib, opts.seed);
+  const calibItems = selectCalibrationItems(manifest, opts.calib === 'all' ? Infinity : opts.calib, opts.seed);
   if (calibItems.length === 0) throw new UserError(`${manifestPath} has no training-split images to calibrate with; re-split with a train ratio above 0`);
   const valAll = manifest.items.filter((it) => it.split === 'val');
   const valItems = opts.val === undefined ? valAll : shuffle(valAll, opts.seed + 1).slice(0, opts.val);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { parseIntOption, parseNumberOption } from '../../host/cli/run.ts';
+import { parseCalibOption, parseIntOption, parseNumberOption } from '../../host/cli/run.ts';
 
 // Option parsers must throw commander's InvalidArgumentError: commander turns that into a one-line
 // "error: option ... is invalid" and exit 1; any other error escapes as a stack trace.
@@ -20,5 +20,16 @@ describe('CLI option parsers', () => {
     expect(n('12')).toBe(12);
     for (const bad of ['x', '1.5']) expect(() => n(bad)).toThrow(InvalidArgumentError);
     expect(() => n('1.5')).toThrow('--per-class must be a whole number, got "1.5"');
+  });
+
+  it('parseCalibOption takes a whole number or all', () => {
+    const c = parseCalibOption('--calib');
+    expect(c('300')).toBe(300);
+    expect(c('all')).toBe('all');
+    expect(c(' ALL ')).toBe('all');
+    for (const bad of ['some', '1.5', 'al']) {
+      expect(() => c(bad)).toThrow(InvalidArgumentError);
+      expect(() => c(bad)).toThrow(`--calib must be a whole number or all, got "${bad}"`);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runFullPipeline } from '../../pipeline/pipeline.ts';
-import { action, parseIntOption } from '../run.ts';
+import { action, parseCalibOption, parseIntOption } from '../run.ts';
 
 interface PipelineCliOptions {
   data?: string;
@@ -13,7 +13,7 @@ interface PipelineCliOptions {
   epochs?: number;
   finetuneEpochs?: number;
   views: number;
-  calib: number;
+  calib: number | 'all';
   port?: string;
   baud?: number;
   hil: boolean;
@@ -36,7 +36,7 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'baseline epochs (early stopping may end sooner)', parseIntOption('--epochs'))
     .option('--finetune-epochs <n>', 'fine-tuning epochs', parseIntOption('--finetune-epochs'))
     .option('--views <n>', 'augmented views of each training image in the feature cache', parseIntOption('--views'), 2)
-    .option('--calib <n>', 'calibration images for int8 quantization', parseIntOption('--calib'), 200)
+    .option('--calib <n|all>', 'calibration images for int8 quantization, or all of the training split', parseCalibOption('--calib'), 'all' as const)
     .option('--port <path>', 'run HIL on a board at this serial port instead of the simulator')
     .option('--baud <n>', 'HIL line rate (board UART, or simulator throttle)', parseIntOption('--baud'))
     .option('--no-hil', 'skip the hardware-in-the-loop stage')
