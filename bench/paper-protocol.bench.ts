@@ -126,7 +126,7 @@ async function write(done: boolean): Promise<void> {
       baseline: { batchSize: 32, epochs: baseEpochs, patience: 3, lr: 1e-3, dropout: 0.2, views },
       finetune: { preset, ...recipe, epochs: ftEpochs, views: ftViews },
       probe: 'plain linear probe of clean pooled features on the same split (bench/probe.ts), iterations chosen on validation',
-      quantization: quant ? 'plastisort quantize --calib 300 --method auto --seed <split seed>; int8 run in LiteRT' : 'not run (QUANT=0)',
+      quantization: quant ? 'plastisort quantize --calib all --method auto --seed <split seed>; int8 run in LiteRT' : 'not run (QUANT=0)',
     },
     seeds: perSeed,
     summary: { baseline: summary(base), finetune: summary(ft), paired: pairedSummary(), seedsDone: perSeed.length },
@@ -167,7 +167,7 @@ function pairedSummary(): Record<string, unknown> | null {
     ...(withInt8.length
       ? {
           int8DropPp: withInt8.map((s) => ({ seed: s.seed, pp: (s.int8 as { accuracyDropPp: number }).accuracyDropPp })),
-          int8WithinHalfPpOnEverySeed: withInt8.length === done.length && withInt8.every((s) => (s.int8 as { accuracyDropPp: number }).accuracyDropPp <= 0.5),
+          int8WithinHalfPpOnEverySeed: withInt8.length === done.length && withInt8.every((s) => Math.abs((s.int8 as { accuracyDropPp: number }).accuracyDropPp) <= 0.5),
         }
       : {}),
     target: 'fine-tuned ≥ probe + 3 pp (accuracy and macro F1, mean over ≥ 5 seeds), above the probe on every seed, int8 within 0.5 pp of float on every seed, ≤ 15 min per seed',
