@@ -68,6 +68,16 @@ export function sampleBeta(rng: () => number, a: number): number {
   }
 }
 
+/** Each row's partner for mixup or CutMix: a Fisher–Yates permutation of 0..n−1. */
+function partners(n: number, rng: () => number): number[] {
+  const perm = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+  }
+  return perm;
+}
+
 /**
  * Mixup within a batch: row i becomes λ·row i + (1 − λ)·row π(i) for a random permutation π and one
  * λ ~ Beta(alpha, alpha) per batch (kept ≥ 0.5 so the row's own label dominates), with the soft target
@@ -77,11 +87,7 @@ export function mixBatch(data: Float32Array, labels: number[], per: number, numC
   const n = labels.length;
   const b = sampleBeta(rng, alpha);
   const lambda = Math.max(b, 1 - b);
-  const perm = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-  }
+  const perm = partners(n, rng);
   const src = data.slice();
   const targets = new Float32Array(n * numClasses);
   for (let i = 0; i < n; i++) {
@@ -116,11 +122,7 @@ export function cutmixBatch(data: Float32Array, labels: number[], shape: number[
   const x0 = Math.max(0, cx - (bw >> 1));
   const x1 = Math.min(w, x0 + bw);
   const pasted = ((y1 - y0) * (x1 - x0)) / (h * w);
-  const perm = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
-  }
+  const perm = partners(n, rng);
   const src = data.slice();
   const targets = new Float32Array(n * numClasses);
   for (let i = 0; i < n; i++) {
