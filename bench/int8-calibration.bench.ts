@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { readManifest } from '../host/data/manifest-io.ts';
 import { loadTflitePredictor } from '../host/eval/tflite-predictor.ts';
 import { argmax } from '../host/shared/metrics.ts';
+import { scoreAgainstFloat, withClasses } from '../host/quantize/evaluate-int8.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
 import { loadItems, manifestPathOf, selectCalibrationItems } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
@@ -43,18 +44,9 @@ interface Candidate {
   testDropPp: number;
 }
 
+/** The scores quantizeModel's `auto` rule sees, here on any split. */
 function compare(floatP: Float32Array[], int8P: Float32Array[], labels: number[]) {
-  let agree = 0;
-  let correct = 0;
-  let l1 = 0;
-  for (let i = 0; i < floatP.length; i++) {
-    const q = argmax(int8P[i]!);
-    if (q === argmax(floatP[i]!)) agree++;
-    if (q === labels[i]) correct++;
-    for (let j = 0; j < floatP[i]!.length; j++) l1 += Math.abs(floatP[i]![j]! - int8P[i]![j]!);
-  }
-  const n = floatP.length;
-  return { agreement: agree / n, accuracy: correct / n, meanL1: l1 / n };
+  return scoreAgainstFloat(withClasses(int8P), withClasses(floatP), labels);
 }
 
 await initBackend();

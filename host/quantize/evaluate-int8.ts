@@ -1,7 +1,7 @@
 // Scores int8 candidates against the float model on the validation images: in LiteRT (real integer
 // kernels) or by simulating the int8 grid in the float executor.
 import type * as tf from '@tensorflow/tfjs';
-import type { PlastisortMetadata } from '../tflite/model.ts';
+import type { PlastisortMetadata, TfliteModel } from '../tflite/model.ts';
 import { writeTflite } from '../tflite/writer.ts';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { log } from '../util/log.ts';
@@ -37,7 +37,7 @@ function rowsOf(t: tf.Tensor): Float32Array[] {
   return Array.from({ length: data.length / k }, (_, r) => Float32Array.from(data.subarray(r * k, (r + 1) * k)));
 }
 
-function withClasses(probabilities: Float32Array[]): ClassScores {
+export function withClasses(probabilities: Float32Array[]): ClassScores {
   return { classes: probabilities.map(argmax), probabilities };
 }
 
@@ -56,7 +56,8 @@ export async function predictScores(exec: IrExecutor, images: Uint8Array[], size
   return withClasses(probabilities);
 }
 
-function score(int8: ClassScores, float: ClassScores, labels: number[]): SplitScore {
+/** How close int8 probabilities are to float's, and how often each is right. */
+export function scoreAgainstFloat(int8: ClassScores, float: ClassScores, labels: number[]): SplitScore {
   const n = Math.max(1, int8.classes.length);
   let l1 = 0;
   int8.probabilities.forEach((row, i) => row.forEach((p, j) => (l1 += Math.abs(p - float.probabilities[i]![j]!))));
@@ -83,21 +84,23 @@ function contractScaling(iq: InputQuantization): FloatScaling {
 }
 
 /**
- * Class probabilities of an int8 `.tflite` (input q = p − 128) run by LiteRT, dequantized with the
- * SOFTMAX output's fixed parameters (scale 1/256, zero point −128; int8-params.ts).
+ * Class probabilities of an int8 model (input q = p − 128) run by LiteRT, dequantized with its output
+ * tensor's own scale and zero point.
  */
-async function liteRtScores(tflite: Uint8Array, images: Uint8Array[], onProgress?: (done: number) => void): Promise<ClassScores> {
-  const model = await loadLiteRtModel(tflite);
+async function liteRtScores(model: TfliteModel, images: Uint8Array[], onProgress?: (done: number) => void): Promise<ClassScores> {
+  const outQ = model.tensors[model.outputs[0]!]!.quantization!;
+  const [scale, zeroPoint] = [outQ.scale[0]!, outQ.zeroPoint[0] ?? 0];
+  const lite = await loadLiteRtModel(writeTflite(model));
   try {
     const probabilities: Float32Array[] = [];
     for (const img of images) {
-      const [out] = await model.run([Int8Array.from(img, (p) => p - 128)]);
-      probabilities.push(Float32Array.from(out!, (q) => (Number(q) + 128) / 256));
+      const [out] = await lite.run([Int8Array.from(img, (p) => p - 128)]);
+      probabilities.push(Float32Array.from(out!, (q) => (Number(q) - zeroPoint) * scale));
       if (probabilities.length % 8 === 0 || probabilities.length === images.length) onProgress?.(probabilities.length);
     }
     return withClasses(probabilities);
   } finally {
-    model.dispose();
+    lite.dispose();
   }
 }
 
@@ -130,8 +133,8 @@ export class CandidateScorer {
         // Scored with every bias quantized so that XNNPACK takes the convolutions whatever the shipped
         // form: the integers are the same, and LiteRT's built-in kernels take ~20× longer per image.
         const scored = buildTfliteModel(graph, params, this.o.meta, { biasQuantParams: true });
-        const int8 = await liteRtScores(writeTflite(scored), v.images, (d) => progress(label, d, v.images.length));
-        return score(int8, float, v.labels);
+        const int8 = await liteRtScores(scored, v.images, (d) => progress(label, d, v.images.length));
+        return scoreAgainstFloat(int8, float, v.labels);
       } catch (e) {
         log.warn(`LiteRT could not run the candidate model (${(e as Error).message}); scoring by int8 simulation instead`);
         this.evaluator = 'simulate';
@@ -140,6 +143,6 @@ export class CandidateScorer {
     const exec = new IrExecutor(graph, fakeQuantOf(graph, params));
     const int8 = await predictScores(exec, v.images, this.o.inputSize, contractScaling(this.o.input), this.o.batchSize, (d) => progress(label, d, v.images.length));
     exec.dispose();
-    return score(int8, float, v.labels);
+    return scoreAgainstFloat(int8, float, v.labels);
   }
 }

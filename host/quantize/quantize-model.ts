@@ -14,7 +14,7 @@ import { collectStats, type CalibrationMethod, CALIBRATION_METHODS } from './cal
 import { assignQuantParams, inputQuantization, type FloatScaling, type QuantParams } from './int8-params.ts';
 import { compensateInputOffset } from './input-offset.ts';
 import { buildTfliteModel } from './tflite-builder.ts';
-import { betterCandidate, CandidateScorer, predictScores, type Int8Evaluator, type SplitScore } from './evaluate-int8.ts';
+import { betterCandidate, CandidateScorer, predictScores, type ClassScores, type Int8Evaluator, type SplitScore } from './evaluate-int8.ts';
 import { sizeReport, tensorReports, type QuantizeReport } from './quantize-report.ts';
 
 export type { CalibrationMethod } from './calibrate.ts';
@@ -128,11 +128,10 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   if (val && val.images.length !== val.labels.length) throw new Error('validation images and labels differ in length');
   const meta = metadataFor(config);
   let scorer: CandidateScorer | undefined;
-  let floatPreds: number[] = [];
+  let float: ClassScores | undefined;
   if (val) {
     const exec = new IrExecutor(floatGraph);
-    const float = await predictScores(exec, val.images, config.inputSize, config.floatScaling, batchSize, (d) => progress('validate float', d, val.images.length));
-    floatPreds = float.classes;
+    float = await predictScores(exec, val.images, config.inputSize, config.floatScaling, batchSize, (d) => progress('validate float', d, val.images.length));
     exec.dispose();
     scorer = new CandidateScorer({ validation: val, float, meta, inputSize: config.inputSize, input: iq, batchSize, progress }, opts.evaluator ?? 'litert');
   }
@@ -151,7 +150,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
   }
   if (!chosen) throw new Error('internal: no calibration method evaluated');
   if (val) {
-    const floatAccuracy = floatPreds.filter((p, i) => p === val.labels[i]).length / val.images.length;
+    const floatAccuracy = float!.classes.filter((p, i) => p === val.labels[i]).length / val.images.length;
     validation = { images: val.images.length, floatAccuracy, int8: chosen.score!, evaluator: scorer!.evaluator };
   }
   const validateMs = performance.now() - t2;
