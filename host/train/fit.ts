@@ -52,12 +52,6 @@ export interface FitOptions {
    * best epoch when its validation loss is lower. 0 or 1: off.
    */
   averageLast?: number;
-  /**
-   * Gaussian noise added to every training batch at the freeze boundary, per channel of standard
-   * deviation `sigma[c]` (the last axis of `shape`), e.g. the int8 front's error measured by
-   * quantize/front-error.ts: the tail then learns on inputs as noisy as the int8 model gives it.
-   */
-  boundaryNoise?: { sigma: Float32Array };
 }
 
 /** Whether `o` asks for more than plain Adam at a constant rate. */
@@ -71,18 +65,6 @@ export function sampleBeta(rng: () => number, a: number): number {
     const x = rng() ** (1 / a);
     const y = rng() ** (1 / a);
     if (x + y <= 1 && x + y > 0) return x / (x + y);
-  }
-}
-
-/** Adds N(0, sigma[c]²) to every element of channel c (the last axis) of `data`, in place; Box–Muller draws. */
-export function addChannelNoise(data: Float32Array, sigma: Float32Array, rng: () => number): void {
-  const channels = sigma.length;
-  if (data.length % channels !== 0) throw new Error(`${data.length} values are not whole rows of ${channels} channels`);
-  for (let i = 0; i < data.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(1 - rng()));
-    const t = 2 * Math.PI * rng();
-    data[i] += sigma[i % channels]! * r * Math.cos(t);
-    if (i + 1 < data.length) data[i + 1] += sigma[(i + 1) % channels]! * r * Math.sin(t);
   }
 }
 
@@ -254,11 +236,6 @@ export async function fitOnFeatures(
     if (useCutmix) return cutmixBatch(batch, labels, shape, o.numClasses, o.cutmix!, mixRng);
     return o.mixup ? mixBatch(batch, labels, per, o.numClasses, o.mixup, mixRng) : undefined;
   };
-  const noise = o.boundaryNoise;
-  if (noise && noise.sigma.length !== shape[shape.length - 1]) {
-    throw new Error(`boundary noise has ${noise.sigma.length} channels but the cached activations have ${shape[shape.length - 1]}`);
-  }
-  const noiseRng = createRng(o.seed ^ 0x9015e);
   let stepIndex = 0;
   const epochs: EpochRecord[] = [];
   let best = { loss: Infinity, epoch: 0, weights: [] as tf.Tensor[] };
@@ -299,7 +276,6 @@ export async function fitOnFeatures(
         const dropoutSeed = Math.floor(rng() * 2 ** 31);
         const batch = gather(train, rows, per);
         const targets = blendBatch(batch, labels);
-        if (noise) addChannelNoise(batch, noise.sigma, noiseRng);
         if (adamW) adamW.learningRate = o.learningRate * lrFactor(stepIndex, schedule);
         stepIndex++;
         const step = trainer

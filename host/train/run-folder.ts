@@ -40,11 +40,6 @@ export interface HyperParameters {
   cutmix?: number;
   /** Weights averaged over this many last epochs (used when their validation loss is lower); absent, 0 or 1: none. */
   averageLast?: number;
-  /**
-   * Scale of the Gaussian noise added at the freeze boundary in training, in units of the int8 front's
-   * measured error per channel (RunHistory.boundaryNoise); absent or 0: none.
-   */
-  quantNoise?: number;
   loss: 'sparse_categorical_crossentropy';
   labelSmoothing: number;
   dropout: number;
@@ -103,11 +98,6 @@ export interface RunHistory {
   stoppedEarly: boolean;
   /** Weight averaging over the last epochs (fit.ts `averageLast`): its validation figures, and whether it replaced the best epoch. */
   averaged?: { fromEpoch: number; toEpoch: number; valLoss: number; valAccuracy: number; used: boolean };
-  /**
-   * With `quantNoise`: the int8 front's error at the boundary it was scaled from (means over channels of
-   * the per-channel standard deviations of int8 − float and of float), the images and method measured with.
-   */
-  boundaryNoise?: { scale: number; images: number; method: string; meanErrorSigma: number; meanSignalSigma: number; seconds: number };
 }
 
 /** Writes the model as `model.json` + `weights.bin` into `dir`. */

@@ -104,7 +104,6 @@ export async function fitTimed(
   stage: 'baseline' | 'finetune',
   timings: Record<string, number>,
   threads = 1,
-  boundaryNoise?: { sigma: Float32Array },
 ): Promise<RunHistory> {
   const t1 = Date.now();
   const cpuT = cpuSeconds();
@@ -122,7 +121,6 @@ export async function fitTimed(
     mixup: hyper.mixup,
     cutmix: hyper.cutmix,
     averageLast: hyper.averageLast,
-    ...(boundaryNoise ? { boundaryNoise } : {}),
     numClasses,
     label: stage === 'baseline' ? 'train' : 'finetune',
     stage,

@@ -4,18 +4,14 @@
  * folder atomically (docs/artifacts.md).
  */
 import { resolve } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
-import { loadImageRgb, manifestItemPath, RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
-import type { SplitManifest } from '../data/manifest.ts';
-import { frontQuantizationError } from '../quantize/front-error.ts';
-import { createRng } from '../util/rng.ts';
+import { RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
 import type { EvalMetrics } from '../shared/metrics.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { guardRunOut, parentManifestPath } from './run-output.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
 import { initBackend } from './backend.ts';
-import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures, splitItemsOf } from './features.ts';
+import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures } from './features.ts';
 import { usesAdamW } from './fit.ts';
 import { applyWeights, boundaryBefore, buildMobileNetV2, checkInputSize, POOL_LAYER, tailFrom, truncateAt } from './mobilenetv2.ts';
 import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
@@ -78,8 +74,6 @@ export interface RecipeOptions {
   mixup?: number;
   cutmix?: number;
   averageLast?: number;
-  /** Boundary noise in units of the int8 front's measured error (fit.ts boundaryNoise); 0: none. */
-  quantNoise?: number;
 }
 
 export interface FinetuneOptions extends CommonTrainOptions, RecipeOptions {
@@ -106,7 +100,7 @@ export interface TrainResult {
 export const FINETUNE_PRESETS = {
   fast: {
     batchSize: 16, epochs: 5, patience: 2, lr: 1e-4, views: 3, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0, cutmix: 0, averageLast: 0, quantNoise: 0,
+    weightDecay: 0, layerDecay: 1, schedule: 'constant', warmupEpochs: 0, mixup: 0, cutmix: 0, averageLast: 0,
   },
   // Head at 1e-3 and each block below it at half the rate of the one above (block 13 at 3e-5), AdamW,
   // one warm-up epoch then cosine decay to 0, CutMix of the cached activation maps; no early stop inside
@@ -115,7 +109,7 @@ export const FINETUNE_PRESETS = {
   // both seeds tried (bench/results/finetune-recipes.json).
   full: {
     batchSize: 16, epochs: 8, patience: 8, lr: 1e-3, views: 8, unfreezeFrom: 'block_13_expand', labelSmoothing: 0.1,
-    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0, cutmix: 1, averageLast: 0, quantNoise: 0,
+    weightDecay: 0.05, layerDecay: 0.5, schedule: 'cosine', warmupEpochs: 1, mixup: 0, cutmix: 1, averageLast: 0,
   },
 } as const satisfies Record<string, Required<RecipeOptions> & Record<string, unknown>>;
 export type FinetunePreset = keyof typeof FINETUNE_PRESETS;
@@ -286,7 +280,6 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
     mixup: o.mixup ?? d.mixup,
     cutmix: o.cutmix ?? d.cutmix,
     averageLast: o.averageLast ?? d.averageLast,
-    quantNoise: o.quantNoise ?? d.quantNoise,
   };
   checkRate('--weight-decay', recipe.weightDecay, 0, 1);
   if (!(recipe.layerDecay > 0 && recipe.layerDecay <= 1)) throw new UserError(`--layer-decay ${recipe.layerDecay} must be in (0, 1]`);
@@ -295,7 +288,6 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   checkRate('--mixup', recipe.mixup, 0, 100);
   checkRate('--cutmix', recipe.cutmix, 0, 100);
   checkWholeNumber('--average-last', recipe.averageLast, 0, 10000);
-  checkRate('--quant-noise', recipe.quantNoise, 0, 100);
   const hyper: HyperParameters = {
     batchSize: o.batchSize ?? d.batchSize,
     epochs: o.epochs ?? d.epochs,
@@ -347,10 +339,8 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   timings.features = features.seconds;
   timings.featuresCpu = cpuSeconds() - cpuF;
 
-  const noise = recipe.quantNoise > 0 ? await measureBoundaryNoise(extractor, man.manifest, parent, hyper.seed, recipe.quantNoise) : undefined;
   const tail = tailFrom(model, boundary);
-  const history = await fitTimed(tail, features, hyper, parent.classes.length, 'finetune', timings, trainThreads(backend, o.threads), noise?.fit);
-  if (noise) history.boundaryNoise = noise.record;
+  const history = await fitTimed(tail, features, hyper, parent.classes.length, 'finetune', timings, trainThreads(backend, o.threads));
 
   const runId = runIdOf(o.out);
   const metrics = testMetrics(tail, features, parent.classes, man.path, man.sha256, runId, o.out);
@@ -372,37 +362,3 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   model.dispose();
   return { outDir: resolve(o.out), config, history, metrics, features: { fromCache: features.fromCache, seconds: features.seconds, dir: features.dir, rows: featureRows(features) } };
 }
-
-/** Clean training images the int8 front's error is measured on (enough for a per-channel spread: ≈ 6 M values per channel at 14×14). */
-const NOISE_IMAGES = 128;
-
-/**
- * The int8 front's error at the boundary (quantize/front-error.ts, calibrated with `mse` on the same clean
- * training images it is measured on), scaled by `scale`, as fit.ts's per-channel boundary noise.
- */
-async function measureBoundaryNoise(front: tf.LayersModel, manifest: SplitManifest, parent: RunConfig, seed: number, scale: number) {
-  const t0 = Date.now();
-  const items = splitItemsOf(manifest, 'train');
-  const rng = createRng(seed ^ 0x7a11);
-  const order = items.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(rng() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  const chosen = order.slice(0, Math.min(NOISE_IMAGES, order.length)).map((i) => items[i]!);
-  const images = await Promise.all(chosen.map((it) => loadImageRgb(manifestItemPath(manifest, it), parent.inputSize, parent.resize)));
-  log.info(`finetune: measuring the int8 front's error at ${front.outputs[0]!.name.split('/')[0]} on ${images.length} training images`);
-  const err = await frontQuantizationError(front, images, parent.floatScaling, 'mse');
-  const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
-  const record = {
-    scale,
-    images: images.length,
-    method: err.method,
-    meanErrorSigma: mean(err.sigma),
-    meanSignalSigma: mean(err.signalSigma),
-    seconds: (Date.now() - t0) / 1000,
-  };
-  log.info(`finetune: int8 front error σ ${record.meanErrorSigma.toFixed(3)} (signal σ ${record.meanSignalSigma.toFixed(3)}); training with ${scale}× that noise`);
-  return { fit: { sigma: err.sigma.map((v) => v * scale) }, record };
-}
-

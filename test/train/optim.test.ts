@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/train/backend.ts';
 import type { SplitFeatures } from '../../host/train/features.ts';
-import { addChannelNoise, cutmixBatch, evaluateFeatures, fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
+import { cutmixBatch, evaluateFeatures, fitOnFeatures, mixBatch, sampleBeta, type FitOptions } from '../../host/train/fit.ts';
 import { AdamW, layerDepth, layerwiseScales, lrFactor, type StepOptimizer } from '../../host/train/optim.ts';
 import { shardGradients } from '../../host/train/train-step.ts';
 import { createRng } from '../../host/util/rng.ts';
@@ -183,40 +183,6 @@ describe('soft targets in the loss', () => {
   });
 });
 
-describe('boundary noise', () => {
-  it('adds zero-mean noise of each channel\'s own spread and leaves a zero-spread channel alone', () => {
-    const rows = 20000;
-    const sigma = Float32Array.from([0, 0.5, 2]);
-    const data = Float32Array.from({ length: rows * 3 }, (_, i) => i % 3);
-    addChannelNoise(data, sigma, createRng(4));
-    for (let c = 0; c < 3; c++) {
-      let s = 0;
-      let s2 = 0;
-      for (let r = 0; r < rows; r++) {
-        const d = data[r * 3 + c]! - c;
-        s += d;
-        s2 += d * d;
-      }
-      const mean = s / rows;
-      const std = Math.sqrt(s2 / rows - mean * mean);
-      if (c === 0) expect(std).toBe(0);
-      else {
-        expect(std / sigma[c]!).toBeGreaterThan(0.97);
-        expect(std / sigma[c]!).toBeLessThan(1.03);
-        expect(Math.abs(mean)).toBeLessThan(4 * sigma[c]! / Math.sqrt(rows));
-      }
-    }
-    // An odd count of values still reaches the last one.
-    const odd = new Float32Array(3);
-    addChannelNoise(odd, Float32Array.from([1]), createRng(5));
-    expect(odd[2]).not.toBe(0);
-  });
-
-  it('refuses data that is not whole rows of the channels', () => {
-    expect(() => addChannelNoise(new Float32Array(7), new Float32Array(3), createRng(1))).toThrow('not whole rows of 3 channels');
-  });
-});
-
 describe('fitOnFeatures with the recipe', () => {
   const dim = 4;
   function features(n: number, seed: number): SplitFeatures {
@@ -269,19 +235,6 @@ describe('fitOnFeatures with the recipe', () => {
     const plain = await hiddenKernelNorm({});
     const mixed = await hiddenKernelNorm({ mixup: 0.4 });
     expect(mixed).not.toBeCloseTo(plain, 6);
-  });
-
-  it('boundary noise changes the run, reproducibly for a seed, and must match the cached channels', async () => {
-    const plain = await hiddenKernelNorm({});
-    const noisy = await hiddenKernelNorm({ boundaryNoise: { sigma: new Float32Array(dim).fill(0.5) } });
-    const again = await hiddenKernelNorm({ boundaryNoise: { sigma: new Float32Array(dim).fill(0.5) } });
-    expect(noisy).not.toBeCloseTo(plain, 6);
-    expect(again).toBe(noisy);
-    const m = model();
-    await expect(fitOnFeatures(m, features(32, 1), features(16, 2), [dim], { ...base, boundaryNoise: { sigma: new Float32Array(3) } })).rejects.toThrow(
-      'boundary noise has 3 channels but the cached activations have 4',
-    );
-    m.dispose();
   });
 
   it('weight averaging evaluates the mean of the last epochs and keeps it only when its validation loss is lower', async () => {

@@ -100,7 +100,6 @@ export function register(program: Command): void {
     .option('--mixup <alpha>', `mixup of the cached activations, λ ~ Beta(α, α); 0 = off (${presetValues('mixup')})`, parseNumberOption('--mixup'))
     .option('--cutmix <alpha>', `CutMix of the cached activation maps, λ ~ Beta(α, α); with --mixup, one of the two per batch; 0 = off (${presetValues('cutmix')})`, parseNumberOption('--cutmix'))
     .option('--average-last <n>', `average the weights of the last n epochs, kept if their validation loss is lower; 0 = off (${presetValues('averageLast')})`, parseIntOption('--average-last'))
-    .option('--quant-noise <x>', `train on boundary activations with Gaussian noise of x times the int8 front's measured error per channel; 0 = off (${presetValues('quantNoise')})`, parseNumberOption('--quant-noise'))
     .option('--views <k>', `augmented views per training image in the activation cache (${presetValues('views')})`, parseIntOption('--views'))
     .option('--label-smoothing <x>', `label smoothing of the cross-entropy (${presetValues('labelSmoothing')})`, parseNumberOption('--label-smoothing'))
     .option('--seed <n>', 'seed of augmentation, shuffling and dropout masks (default: the parent run\'s)', parseIntOption('--seed'))
@@ -122,7 +121,6 @@ export function register(program: Command): void {
           mixup: o.mixup,
           cutmix: o.cutmix,
           averageLast: o.averageLast,
-          quantNoise: o.quantNoise,
           batchSize: o.batchSize,
           epochs: o.epochs,
           patience: o.patience,
