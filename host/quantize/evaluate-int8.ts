@@ -79,7 +79,7 @@ export function betterCandidate(a: SplitScore, b: SplitScore): boolean {
 }
 
 /** Float scaling that feeds the int8 model's view of byte p: x = s·(p − 128 − zp). */
-function contractScaling(iq: InputQuantization): FloatScaling {
+export function contractScaling(iq: InputQuantization): FloatScaling {
   return { scale: iq.scale, offset: -(128 + iq.zeroPoint) * iq.scale };
 }
 
