@@ -106,7 +106,7 @@ for (const seed of seeds) {
     val: await loadItems(manifest, splits.val, config.inputSize, config.resize),
     test: await loadItems(manifest, splits.test, config.inputSize, config.resize),
   };
-  const calibration = await loadItems(manifest, selectCalibrationItems(manifest, 100_000, seed), config.inputSize, config.resize);
+  const calibration = await loadItems(manifest, selectCalibrationItems(manifest, Infinity, seed), config.inputSize, config.resize);
   const t0 = performance.now();
   const q = await quantizeModel(
     model,
