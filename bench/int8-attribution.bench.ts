@@ -12,12 +12,9 @@
  *   SEEDS=1,2,3,4,5 npm run bench -- int8-attribution   # → bench/results/int8-attribution.json
  *   BLOCKS=1 adds one part per block of the front (its activations alone), and the front's activations
  *   split into ReLU6 outputs and linear bottlenecks.
- *   EQUALIZE=s quantizes with the linear bottlenecks equalized at strength s (equalize.ts) and scores
- *   that model in LiteRT instead of the shipped file.
  *   RUN=path/run-seed{seed} reads other runs (and their `.tflite`, quantized beside them as path/run-seed{seed}.tflite).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readManifest } from '../host/data/manifest-io.ts';
 import { loadTflitePredictor } from '../host/eval/tflite-predictor.ts';
@@ -36,8 +33,6 @@ const outFile = process.env.OUT_FILE ? resolve(process.env.OUT_FILE) : join(root
 const seeds = (process.env.SEEDS ?? '1,2,3,4,5').split(',').map(Number);
 const resize = process.env.RESIZE ?? 'center-crop';
 const boundaryName = process.env.BOUNDARY ?? 'block_12_add';
-const equalize = Number(process.env.EQUALIZE ?? 0);
-const equalizeBy = process.env.EQUALIZE_BY === 'rms' ? 'rms' : 'range';
 
 interface FlipCount {
   /** Images whose top-1 class differs from float's. */
@@ -118,7 +113,7 @@ for (const seed of seeds) {
     model,
     { classes: config.classes, inputSize: config.inputSize, floatScaling: config.floatScaling, resize: config.resize, manifestSha256: sha256, runId: config.runId },
     calibration,
-    { method, seed, equalize, equalizeBy },
+    { method, seed },
   );
   model.dispose();
   console.log(`seed ${seed}: quantized (${method}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
@@ -145,7 +140,7 @@ for (const seed of seeds) {
     const blocks = [...new Set(graph.ops.slice(0, boundary + 1).map((op) => blockOf(op.name)))];
     for (const b of blocks) parts[`activations of ${b}`] = restrict(full, producer, opIndex, (k, what) => what === 'activation' && k >= 0 && k <= boundary && blockOf(graph.ops[k]!.name) === b);
     // The front's activations by kind: ReLU6 outputs (range fixed by the clip) against the linear
-    // bottlenecks (project convolutions and residual adds, signed, with per-channel ranges that differ).
+    // bottlenecks (project convolutions and residual adds, signed, unclipped).
     const isLinear = (k: number) => k >= 0 && graph.ops[k]!.kind !== 'PAD' && !('activation' in graph.ops[k]! && graph.ops[k]!.activation === 'RELU6');
     parts['front activations: linear bottlenecks'] = restrict(full, producer, opIndex, (k, what) => what === 'activation' && k >= 0 && k <= boundary && isLinear(k));
     parts['front activations: ReLU6 outputs'] = restrict(full, producer, opIndex, (k, what) => what === 'activation' && k >= 0 && k <= boundary && !isLinear(k));
@@ -160,18 +155,14 @@ for (const seed of seeds) {
     };
     exec.dispose();
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'int8-attribution-'));
-  const scored = equalize > 0 ? join(tmp, 'equalized.tflite') : shipped;
-  if (equalize > 0) writeFileSync(scored, q.tflite);
-  const lite = await loadTflitePredictor(scored);
-  rmSync(tmp, { recursive: true, force: true });
+  const lite = await loadTflitePredictor(shipped);
   const liteRt = { val: withClasses(await lite.predict(images.val)), test: withClasses(await lite.predict(images.test)) };
   lite.dispose();
   const labels = { val: splits.val.map((it) => it.label), test: splits.test.map((it) => it.label) };
   const float = scores.float!;
-  const entry: Record<string, unknown> = { seed, method, equalize, ...(equalize > 0 ? { equalization: q.report.equalization } : {}), boundary: boundaryName, images: { val: images.val.length, test: images.test.length } };
+  const entry: Record<string, unknown> = { seed, method, boundary: boundaryName, images: { val: images.val.length, test: images.test.length } };
   const byPart: Record<string, unknown> = {};
-  const compared: Array<[string, Record<'val' | 'test', ClassScores>]> = [...Object.entries(scores).filter(([p]) => p !== 'float'), [equalize > 0 ? 'LiteRT (equalized .tflite)' : 'LiteRT (shipped .tflite)', liteRt]];
+  const compared: Array<[string, Record<'val' | 'test', ClassScores>]> = [...Object.entries(scores).filter(([p]) => p !== 'float'), ['LiteRT (shipped .tflite)', liteRt]];
   for (const [part, s] of compared) {
     byPart[part] = { val: flipsAgainst(float.val, s.val, labels.val), test: flipsAgainst(float.test, s.test, labels.test) };
   }
@@ -193,7 +184,7 @@ for (const seed of seeds) {
   await writeJsonAtomic(outFile, {
     benchmark: 'int8-attribution',
     note: 'flips = images whose top-1 class differs from float; lost = float right, int8 wrong; gained = the reverse. Simulation: float executor with the chosen values and weights on their int8 grid.',
-    command: `${process.env.RUN ? `RUN=${process.env.RUN} ` : ''}${equalize > 0 ? `EQUALIZE=${equalize} EQUALIZE_BY=${equalizeBy} ` : ''}${process.env.BLOCKS === '1' ? 'BLOCKS=1 ' : ''}SEEDS=${seeds.join(',')}${process.env.OUT_FILE ? ` OUT_FILE=${process.env.OUT_FILE}` : ''} npm run bench -- int8-attribution`,
+    command: `${process.env.RUN ? `RUN=${process.env.RUN} ` : ''}${process.env.BLOCKS === '1' ? 'BLOCKS=1 ' : ''}SEEDS=${seeds.join(',')}${process.env.OUT_FILE ? ` OUT_FILE=${process.env.OUT_FILE}` : ''} npm run bench -- int8-attribution`,
     seeds: results,
   });
 }

@@ -16,11 +16,6 @@ export interface ValueStats {
   max: number;
   /** Uniform sample of the value's elements over all calibration images. */
   sample: Float32Array;
-  /** The channel (last axis) of each sampled element, so a per-channel rescaling can rescale the sample. */
-  sampleChannel: Uint16Array;
-  /** Per channel: the exact extremes over every position of every calibration image. */
-  channelMin: Float32Array;
-  channelMax: Float32Array;
   /** Mean of each channel (last axis) over every position of every calibration image; bias correction reads it. */
   channelMean: Float64Array;
 }
@@ -41,10 +36,7 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
   const budget = opts.sampleBudget ?? 131072;
   const perImage = Math.max(16, Math.ceil(budget / Math.max(1, images.length)));
   const rand = createRng(opts.seed ?? 1);
-  const stats = new Map<
-    number,
-    { min: number; max: number; sample: number[]; sampleChannel: number[]; channelSum: Float64Array; channelMin: Float32Array; channelMax: Float32Array; positions: number }
-  >();
+  const stats = new Map<number, { min: number; max: number; sample: number[]; channelSum: Float64Array; positions: number }>();
   const exec = new IrExecutor(graph);
   try {
     for (let start = 0; start < images.length; start += batchSize) {
@@ -55,26 +47,12 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
         const channels = t.shape[t.shape.length - 1]!;
         let s = stats.get(id);
         if (!s) {
-          s = {
-            min: Infinity,
-            max: -Infinity,
-            sample: [],
-            sampleChannel: [],
-            channelSum: new Float64Array(channels),
-            channelMin: new Float32Array(channels).fill(Infinity),
-            channelMax: new Float32Array(channels).fill(-Infinity),
-            positions: 0,
-          };
+          s = { min: Infinity, max: -Infinity, sample: [], channelSum: new Float64Array(channels), positions: 0 };
           stats.set(id, s);
         }
-        const { channelSum: sum, channelMin: cmin, channelMax: cmax } = s;
+        const sum = s.channelSum;
         for (let i = 0; i < data.length; i += channels) {
-          for (let c = 0; c < channels; c++) {
-            const v = data[i + c]!;
-            sum[c] += v;
-            if (v < cmin[c]!) cmin[c] = v;
-            if (v > cmax[c]!) cmax[c] = v;
-          }
+          for (let c = 0; c < channels; c++) sum[c] += data[i + c]!;
         }
         s.positions += data.length / channels;
         let lo = s.min;
@@ -87,11 +65,7 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
         s.min = lo;
         s.max = hi;
         const take = Math.min(data.length, perImage * chunk.length);
-        for (let k = 0; k < take; k++) {
-          const i = Math.floor(rand() * data.length);
-          s.sample.push(data[i]!);
-          s.sampleChannel.push(i % channels);
-        }
+        for (let k = 0; k < take; k++) s.sample.push(data[Math.floor(rand() * data.length)]!);
       });
       out.dispose();
       x.dispose();
@@ -104,15 +78,7 @@ export async function collectStats(graph: IrGraph, images: Uint8Array[], opts: C
   }
   const result = new Map<number, ValueStats>();
   for (const [id, s] of stats) {
-    result.set(id, {
-      min: s.min,
-      max: s.max,
-      sample: Float32Array.from(s.sample),
-      sampleChannel: Uint16Array.from(s.sampleChannel),
-      channelMin: s.channelMin,
-      channelMax: s.channelMax,
-      channelMean: s.channelSum.map((v) => v / Math.max(1, s.positions)),
-    });
+    result.set(id, { min: s.min, max: s.max, sample: Float32Array.from(s.sample), channelMean: s.channelSum.map((v) => v / Math.max(1, s.positions)) });
   }
   return result;
 }

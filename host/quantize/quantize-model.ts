@@ -13,7 +13,6 @@ import { IrExecutor } from './execute.ts';
 import { collectStats, type CalibrationMethod, CALIBRATION_METHODS } from './calibrate.ts';
 import { assignQuantParams, inputQuantization, type FloatScaling, type QuantParams } from './int8-params.ts';
 import { compensateInputOffset } from './input-offset.ts';
-import { equalizeLinearStreams, type EqualizeStatistic } from './equalize.ts';
 import { buildTfliteModel } from './tflite-builder.ts';
 import { betterCandidate, CandidateScorer, predictScores, type ClassScores, type Int8Evaluator, type SplitScore } from './evaluate-int8.ts';
 import { sizeReport, tensorReports, type QuantizeReport } from './quantize-report.ts';
@@ -46,13 +45,6 @@ export interface QuantizeOptions {
    * input channels (default true; int8-params.ts weightRoundingBias).
    */
   biasCorrection?: boolean;
-  /**
-   * Equalize the channel ranges of the linear bottlenecks before quantizing, with this strength in [0, 1]
-   * (default 0, off; equalize.ts).
-   */
-  equalize?: number;
-  /** What equalization measures a channel's spread by (default 'range'). */
-  equalizeBy?: EqualizeStatistic;
   /** Record quantization parameters on convolution biases too (default true; see BuildOptions). */
   biasQuantParams?: boolean;
   /**
@@ -113,6 +105,8 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     throw new UserError(`the model outputs ${JSON.stringify(outShape)} but config lists ${config.classes.length} classes; the run folder is inconsistent`);
   }
   const iq = inputQuantization(config.floatScaling);
+  const qGraph = cloneGraph(floatGraph);
+  const compensated = opts.compensateInputOffset === false ? [] : compensateInputOffset(qGraph, iq.residualOffset);
   const lowerMs = performance.now() - t0;
 
   const t1 = performance.now();
@@ -122,10 +116,7 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     seed: opts.seed ?? 1,
     onBatch: (d) => progress('calibrate', d, calibration.length),
   });
-  const equalization = equalizeLinearStreams(floatGraph, stats, opts.equalize ?? 0, opts.equalizeBy);
   const calibrateMs = performance.now() - t1;
-  const qGraph = cloneGraph(floatGraph);
-  const compensated = opts.compensateInputOffset === false ? [] : compensateInputOffset(qGraph, iq.residualOffset);
 
   const t2 = performance.now();
   const methods: CalibrationMethod[] = opts.method === 'auto' ? (opts.validation ? [...CALIBRATION_METHODS] : ['minmax']) : [opts.method];
@@ -197,7 +188,6 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
       ...(effect ? { effect } : {}),
     },
     calibration: { images: calibration.length, sampleBudget: 131072 },
-    equalization,
     lowering: { notes: floatGraph.notes, ops: opCounts(qGraph) },
     tensors: tensorReports(qGraph, chosen.params, stats),
     sizes: sizeReport(chosen.params, tfliteModel, tflite, opts.biasQuantParams ?? true),

@@ -2,7 +2,6 @@
 import type { TfliteModel } from '../tflite/model.ts';
 import type { IrGraph } from './ir.ts';
 import type { CalibrationMethod, ValueStats } from './calibrate.ts';
-import type { EqualizationReport } from './equalize.ts';
 import type { QuantParams } from './int8-params.ts';
 import type { Int8Evaluator, SplitScore } from './evaluate-int8.ts';
 
@@ -46,8 +45,6 @@ export interface QuantizeReport {
     effect?: { shipped: SplitScore; uncompensated: SplitScore; evaluator: Int8Evaluator };
   };
   calibration: { images: number; sampleBudget: number };
-  /** The linear bottlenecks' channel-range equalization (equalize.ts); no streams when off. */
-  equalization?: EqualizationReport;
   lowering: { notes: string[]; ops: Record<string, number> };
   tensors: TensorReport[];
   /** biasQuantParams: whether convolution biases carry quantization parameters in the file (see BuildOptions). */

@@ -106,33 +106,3 @@ export function randomImages(n: number, size: number, seed: number): Uint8Array[
   }
   return out;
 }
-
-/**
- * Two inverted-residual blocks whose linear projections (`block_1_project`, `block_2_project`) and their
- * residual sum form one linear stream, read by `block_2_expand` and `Conv_1`. `skew` multiplies each
- * projection's output channel c by skew[c], so the stream's channels span very different ranges, as
- * MobileNetV2's do.
- */
-export function linearStreamClassifier(size: number, skew: number[], seed = 3): tf.LayersModel {
-  const init = (k: number) => tf.initializers.glorotUniform({ seed: seed * 100 + k });
-  const bias = (k: number) => tf.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: seed * 100 + 50 + k });
-  const ch = skew.length;
-  const input = tf.input({ shape: [size, size, 3], name: 'input_1' });
-  let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6', kernelInitializer: init(1), biasInitializer: bias(1), name: 'Conv1' }).apply(input) as tf.SymbolicTensor;
-  const a = tf.layers.conv2d({ filters: ch, kernelSize: 1, kernelInitializer: init(2), biasInitializer: bias(2), name: 'block_1_project' }).apply(x) as tf.SymbolicTensor;
-  let y = tf.layers.conv2d({ filters: 12, kernelSize: 1, activation: 'relu6', kernelInitializer: init(3), biasInitializer: bias(3), name: 'block_2_expand' }).apply(a) as tf.SymbolicTensor;
-  y = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu6', depthwiseInitializer: init(4), biasInitializer: bias(4), name: 'block_2_depthwise' }).apply(y) as tf.SymbolicTensor;
-  const b = tf.layers.conv2d({ filters: ch, kernelSize: 1, kernelInitializer: init(5), biasInitializer: bias(5), name: 'block_2_project' }).apply(y) as tf.SymbolicTensor;
-  x = tf.layers.add({ name: 'block_2_add' }).apply([a, b]) as tf.SymbolicTensor;
-  x = tf.layers.conv2d({ filters: 16, kernelSize: 1, activation: 'relu6', kernelInitializer: init(6), biasInitializer: bias(6), name: 'Conv_1' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.globalAveragePooling2d({ name: 'global_average_pooling2d' }).apply(x) as tf.SymbolicTensor;
-  const out = tf.layers.dense({ units: 4, activation: 'softmax', kernelInitializer: tf.initializers.randomUniform({ minval: -2, maxval: 2, seed: seed * 100 + 7 }), biasInitializer: bias(7), name: 'predictions' }).apply(x) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: out });
-  for (const name of ['block_1_project', 'block_2_project']) {
-    const layer = model.getLayer(name);
-    const [kernel, b0] = layer.getWeights() as [tf.Tensor, tf.Tensor];
-    const k = tf.tensor1d(skew);
-    layer.setWeights([tf.mul(kernel, k), tf.mul(b0, k)]);
-  }
-  return model;
-}
