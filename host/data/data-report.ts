@@ -66,7 +66,8 @@ function labelSvg(text: string, width: number, height: number): Buffer {
   );
 }
 
-async function tileFor(manifest: SplitManifest, item: ManifestItem, tile: number): Promise<Buffer> {
+/** One item's photo fitted into a `tile`-pixel square on grey, as PNG (a reddish tile if the file is gone). */
+export async function manifestTile(manifest: SplitManifest, item: ManifestItem, tile: number): Promise<Buffer> {
   try {
     return await sharp(manifestItemPath(manifest, item))
       .rotate()
@@ -100,7 +101,7 @@ export async function renderContactSheet(manifest: SplitManifest, n = 8, tile = 
       n,
       manifest.seed,
     );
-    const tiles = await Promise.all(samples.map((s) => tileFor(manifest, s, tile)));
+    const tiles = await Promise.all(samples.map((s) => manifestTile(manifest, s, tile)));
     tiles.forEach((t, i) => overlays.push({ input: t, left: labelW + gap + i * (tile + gap), top }));
   }
   return sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })

@@ -4,7 +4,7 @@
  * the same items).
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadImageRgb, manifestItemPath } from '../data/images.ts';
 import type { ManifestItem, SplitManifest, SplitName } from '../data/manifest.ts';
@@ -14,6 +14,7 @@ import { progressBar } from '../util/progress.ts';
 import { metricsMarkdown } from './markdown.ts';
 import { agreement, argmax, computeMetrics, type EvalMetrics, type MetricsSource } from '../shared/metrics.ts';
 import { normaliseHistory, renderConfusion, renderTrainingCurves, writeChartFiles } from './plots.ts';
+import { renderErrorGallery } from './error-gallery.ts';
 import type { Predictor } from '../shared/predictor.ts';
 
 export interface Prediction {
@@ -172,6 +173,8 @@ export interface WriteOptions {
   title?: string;
   /** A run folder whose history.json is drawn as training curves next to the metrics. */
   historyFrom?: string[];
+  /** Draw the misclassified images (`errors.png`) from this manifest, at most `max` of them (0: none). */
+  errors?: { manifest: SplitManifest; max?: number };
 }
 
 export interface WrittenFiles {
@@ -180,6 +183,8 @@ export interface WrittenFiles {
   predictions: string;
   confusion: { svg: string; png: string };
   curves?: { svg: string; png: string };
+  /** errors.png, when an image was misclassified and a manifest was given. */
+  errors?: string;
 }
 
 /**
@@ -223,6 +228,20 @@ export async function writeEvaluation(outDir: string, result: EvaluationResult, 
     files.curves = await writeChartFiles(await renderTrainingCurves(phases, 'Training curves'), join(outDir, 'training-curves'));
   }
   let md = metricsMarkdown(metrics, title) + '\n![Confusion matrix](confusion.png)\n';
+  if (opts.errors) {
+    const gallery = await renderErrorGallery(opts.errors.manifest, predictions, { max: opts.errors.max ?? 60 });
+    md += '\n## Misclassified images\n\n';
+    if (gallery) {
+      files.errors = join(outDir, 'errors.png');
+      await writeFileAtomic(files.errors, gallery.png);
+      const part = gallery.shown < gallery.total ? `${gallery.shown} of the ${gallery.total}` : `All ${gallery.total}`;
+      md += `${part} misclassified images, by true class, the most confident mistakes first (caption: true class, then predicted class and its probability).\n\n![Misclassified images](errors.png)\n`;
+    } else {
+      // A gallery left from an earlier evaluation into this (evaluate's own) folder would contradict these metrics.
+      await rm(join(outDir, 'errors.png'), { force: true });
+      md += predictions.some((p) => p.predicted !== p.label) ? 'Not drawn (--errors 0).\n' : 'None: every image was classified as labelled.\n';
+    }
+  }
   if (files.curves) md += '\n## Training curves\n\n![Training curves](training-curves.png)\n';
   await writeFileAtomic(files.markdown, md);
   // metrics.json last: its presence means the evaluation finished.

@@ -41,6 +41,8 @@ export interface RunEvaluateOptions {
   limit?: number;
   /** Skip re-hashing the split's files against the manifest. */
   skipVerify?: boolean;
+  /** Most misclassified images drawn in errors.png (default 60; 0: none). */
+  errors?: number;
 }
 
 export interface RunEvaluateResult extends EvaluationResult {
@@ -64,6 +66,7 @@ function checkEvaluateOptions(o: RunEvaluateOptions): void {
   checkWholeNumber('--bootstrap', o.bootstrap, 0, 1_000_000);
   checkWholeNumber('--seed', o.seed, 0, 2 ** 32 - 1);
   checkWholeNumber('--limit', o.limit, 1, Number.MAX_SAFE_INTEGER);
+  checkWholeNumber('--errors', o.errors, 0, 100_000);
 }
 
 /** The float run a `.tflite` came from, found through its metadata's runId when not given. */
@@ -189,6 +192,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
     const files = await writeEvaluation(outDir, result, {
       title: `${what}: ${split} split`,
       historyFrom: tflite ? [] : historyChain(target, config),
+      errors: { manifest: m.manifest, max: opts.errors ?? 60 },
     });
     return { ...result, files, outDir };
   } finally {

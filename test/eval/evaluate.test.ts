@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ManifestItem, SplitManifest } from '../../host/data/manifest.ts';
 import { evaluatePredictor, predictionAgreement, readPredictionsFile, writeEvaluation } from '../../host/eval/evaluate.ts';
+import { renderErrorGallery } from '../../host/eval/error-gallery.ts';
 import { metricsProblem } from '../../host/shared/metrics.ts';
 import type { Predictor } from '../../host/shared/predictor.ts';
 
@@ -140,5 +141,62 @@ describe('evaluatePredictor', () => {
     const allRed = pred!.items.map((x) => ({ ...x, predicted: 0 }));
     expect(predictionAgreement(result.predictions, allRed, 'red').top1).toBeCloseTo(4 / 12, 12);
     expect(() => predictionAgreement(result.predictions, [], 'none')).toThrow(/no image in common/);
+  });
+});
+
+describe('misclassified images (errors.png)', () => {
+  /** The RGB of the pixel at the centre of gallery tile i (tile 128, gap 4, 6 columns, caption 36). */
+  async function tileCentre(png: Buffer, i: number): Promise<number[]> {
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    const x = 4 + (i % 6) * 132 + 64;
+    const y = 4 + Math.floor(i / 6) * 168 + 64;
+    const at = (y * info.width + x) * info.channels;
+    return [data[at]!, data[at + 1]!, data[at + 2]!];
+  }
+
+  it('draws the one mistake, names it in metrics.md, and removes a stale gallery when none is left', async () => {
+    const out = join(root, 'out-errors');
+    const result = await evaluatePredictor(colourPredictor(), manifest, 'test', { bootstrap: 0 });
+    const files = await writeEvaluation(out, result, { errors: { manifest } });
+    expect(files.errors).toBe(join(out, 'errors.png'));
+    const png = readFileSync(files.errors!);
+    expect(await sharp(png).metadata()).toMatchObject({ format: 'png', width: 4 + 132, height: 4 + 168 });
+    // green/img3 is painted blue: the tile shows that photo.
+    const [r, g, b] = await tileCentre(png, 0);
+    expect(b).toBeGreaterThan(200);
+    expect(r! + g!).toBeLessThan(100);
+    expect(readFileSync(files.markdown, 'utf8')).toContain('All 1 misclassified images');
+
+    // Relabel so that nothing is wrong: the old gallery must not outlive its evaluation.
+    const right = { ...result, predictions: result.predictions.map((p) => ({ ...p, predicted: p.label })) };
+    const again = await writeEvaluation(out, right, { errors: { manifest } });
+    expect(again.errors).toBeUndefined();
+    expect(existsSync(join(out, 'errors.png'))).toBe(false);
+    expect(readFileSync(again.markdown, 'utf8')).toMatch(/None: every image was classified as labelled/);
+  });
+
+  it('orders by true class, then the most confident mistake first, and caps the count', async () => {
+    // Every test image predicted as the next class; confidence rises with the image number.
+    const predictions = manifest.items
+      .filter((it) => it.split === 'test')
+      .map((it, k) => {
+        const predicted = (it.label + 1) % 3;
+        const scores = [0, 0, 0];
+        scores[predicted] = 0.4 + 0.05 * (k % 4);
+        return { path: it.path, label: it.label, predicted, scores };
+      });
+    const all = await renderErrorGallery(manifest, predictions);
+    expect(all).toMatchObject({ shown: 12, total: 12 });
+    // Row 1: red's images img3, img2, img1, img0 (most confident first), then green's img3 (blue paint) and img2.
+    expect((await tileCentre(all!.png, 0))[0]).toBeGreaterThan(200);
+    expect((await tileCentre(all!.png, 4))[2]).toBeGreaterThan(200);
+    expect((await tileCentre(all!.png, 5))[1]).toBeGreaterThan(180);
+    const capped = await renderErrorGallery(manifest, predictions, { max: 5 });
+    expect(capped).toMatchObject({ shown: 5, total: 12 });
+    expect((await sharp(capped!.png).metadata()).width).toBe(4 + 5 * 132);
+    expect(await renderErrorGallery(manifest, predictions, { max: 0 })).toBeUndefined();
+    const out = join(root, 'out-capped');
+    const files = await writeEvaluation(out, { ...(await evaluatePredictor(colourPredictor(), manifest, 'test', { bootstrap: 0 })), predictions }, { errors: { manifest, max: 5 } });
+    expect(readFileSync(files.markdown, 'utf8')).toContain('5 of the 12 misclassified images');
   });
 });

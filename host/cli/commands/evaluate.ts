@@ -14,6 +14,7 @@ interface EvaluateFlags {
   seed: number;
   limit?: number;
   verify: boolean;
+  errors: number;
   json?: boolean;
 }
 
@@ -37,6 +38,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the bootstrap', parseIntOption('--seed'), 0)
     .option('--limit <n>', 'evaluate only the first N images of the split (quick check)', parseIntOption('--limit'))
     .option('--no-verify', "don't re-hash the split's image files against the manifest")
+    .option('--errors <n>', 'draw at most N misclassified images into errors.png, by true class, most confident first (0 = none)', parseIntOption('--errors'), 60)
     .option('--json', 'print metrics.json to stdout instead of the table')
     .addHelpText(
       'after',
@@ -57,6 +59,7 @@ export function register(program: Command): void {
           seed: flags.seed,
           limit: flags.limit,
           skipVerify: !flags.verify,
+          errors: flags.errors,
         });
         if (flags.json) {
           process.stdout.write(JSON.stringify(r.metrics, null, 2) + '\n');
@@ -70,7 +73,7 @@ export function register(program: Command): void {
             );
           }
         }
-        log.info(`wrote ${r.files.metrics}, ${r.files.markdown}, ${r.files.confusion.png}`);
+        log.info(`wrote ${[r.files.metrics, r.files.markdown, r.files.confusion.png, r.files.errors].filter(Boolean).join(', ')}`);
       }),
     );
 
