@@ -158,6 +158,36 @@ export function predictionAgreement(a: readonly Prediction[], b: readonly Predic
   return { reference, n: pa.length, top1: agreement(pa, pb) };
 }
 
+/** Which images two evaluations get wrong, over the images they share (matched by path). */
+export interface ImageChanges {
+  /** Images in both evaluations. */
+  common: number;
+  /** Misclassified by both; `sameClass` of them as the same wrong class. */
+  both: string[];
+  sameClass: number;
+  /** Wrong in A and right in B, and the reverse. */
+  fixed: string[];
+  broken: string[];
+}
+
+export function imageChanges(a: readonly Prediction[], b: readonly Prediction[]): ImageChanges {
+  const byPath = new Map(b.map((p) => [p.path, p]));
+  const r: ImageChanges = { common: 0, both: [], sameClass: 0, fixed: [], broken: [] };
+  for (const pa of a) {
+    const pb = byPath.get(pa.path);
+    if (!pb) continue;
+    r.common++;
+    const wrongA = pa.predicted !== pa.label;
+    const wrongB = pb.predicted !== pb.label;
+    if (wrongA && wrongB) {
+      r.both.push(pa.path);
+      if (pa.predicted === pb.predicted) r.sameClass++;
+    } else if (wrongA) r.fixed.push(pa.path);
+    else if (wrongB) r.broken.push(pa.path);
+  }
+  return r;
+}
+
 export async function readPredictionsFile(path: string): Promise<PredictionsFile | undefined> {
   if (!existsSync(path)) return undefined;
   try {

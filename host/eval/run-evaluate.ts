@@ -12,10 +12,12 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import {
   evaluatePredictor,
+  imageChanges,
   predictionAgreement,
   readPredictionsFile,
   writeEvaluation,
   type EvaluationResult,
+  type ImageChanges,
   type Prediction,
   type WrittenFiles,
 } from './evaluate.ts';
@@ -235,6 +237,8 @@ export interface CompareResult {
   a: { path: string; label: string; metrics: EvalMetrics };
   b: { path: string; label: string; metrics: EvalMetrics };
   changes: ConfusionChange[];
+  /** Image by image, when both evaluations have their predictions.json beside metrics.json. */
+  images?: ImageChanges;
   /** The side-by-side table, interval lines and the confusion pairs that changed most, as Markdown. */
   text: string;
 }
@@ -264,10 +268,26 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
   }
   lines.push('', `### Confusion pairs that changed most (true → predicted, counts)`, '');
   lines.push(confusionChangesTable(A.metrics, B.metrics, { labelA, labelB, limit: top }));
+  const predsA = await readPredictionsFile(join(dirname(A.path), 'predictions.json'));
+  const predsB = await readPredictionsFile(join(dirname(B.path), 'predictions.json'));
+  const images = predsA && predsB ? imageChanges(predsA.items, predsB.items) : undefined;
+  if (images && images.common > 0) {
+    lines.push(
+      '',
+      `### Misclassified images (${images.common} in both evaluations)`,
+      '',
+      '| | images |',
+      '|---|---|',
+      `| wrong in both | ${images.both.length} (${images.sameClass} as the same class) |`,
+      `| wrong in ${labelA} only (fixed by ${labelB}) | ${images.fixed.length} |`,
+      `| wrong in ${labelB} only | ${images.broken.length} |`,
+    );
+  }
   return {
     a: { path: A.path, label: labelA, metrics: A.metrics },
     b: { path: B.path, label: labelB, metrics: B.metrics },
     changes: confusionChanges(A.metrics, B.metrics),
+    ...(images ? { images } : {}),
     text: lines.join('\n'),
   };
 }

@@ -114,7 +114,7 @@ describe('runEvaluate / runCompare on run folders', () => {
       [0, 0, 3],
     ]);
     expect(r.metrics.source).toMatchObject({ kind: 'run', runId: 'ft' });
-    for (const f of ['metrics.json', 'metrics.md', 'predictions.json', 'confusion.svg', 'confusion.png', 'training-curves.svg', 'training-curves.png']) {
+    for (const f of ['metrics.json', 'metrics.md', 'predictions.json', 'confusion.svg', 'confusion.png', 'training-curves.svg', 'training-curves.png', 'errors.png']) {
       expect(existsSync(join(ft, f)), f).toBe(true);
     }
     // the fine-tuned run's curves include the parent baseline's epochs
@@ -134,6 +134,12 @@ describe('runEvaluate / runCompare on run folders', () => {
     expect(c.text).toContain('| **accuracy** |  |  |  |  | 0.300 | 0.900 | +0.600 | 10 |');
     expect(c.changes.map((x) => `${x.trueClass}>${x.predictedClass}:${x.delta}`).sort()).toEqual(['blue>red:-3', 'green>blue:1', 'green>red:-1', 'red>blue:-3']);
     expect(c.text.split('Confusion pairs')[1]!.match(/^\| (red|blue|green) \|/gm)).toHaveLength(3); // --top 3
+    // Image by image: the baseline's 7 mistakes and the fine-tuned run's 1, over the same 10 images.
+    const im = c.images!;
+    expect(im.common).toBe(10);
+    expect(im).toEqual({ common: 10, both: ['green/3.png'], sameClass: 0, fixed: ['red/0.png', 'red/1.png', 'red/2.png', 'blue/0.png', 'blue/1.png', 'blue/2.png'], broken: [] });
+    expect(c.text).toContain('| wrong in both | 1 (0 as the same class) |');
+    expect(c.text).toContain(`| wrong in baseline (base) only (fixed by finetune (ft)) | ${im.fixed.length} |`);
   }, 60_000);
 
   it('refuses bad targets and another class list with one-line messages', async () => {

@@ -96,7 +96,7 @@ export function register(program: Command): void {
       action(async (a: string, b: string, flags: { top: number; labelA?: string; labelB?: string; json?: boolean }) => {
         const r = await runCompare(a, b, { top: flags.top, labelA: flags.labelA, labelB: flags.labelB });
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ a: r.a, b: r.b, changes: r.changes }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ a: r.a, b: r.b, changes: r.changes, ...(r.images ? { images: r.images } : {}) }, null, 2) + '\n');
         } else {
           process.stdout.write(r.text + '\n');
         }
