@@ -244,7 +244,8 @@ async function reportInput(p: PipelinePaths, opts: PipelineOptions): Promise<Rep
     ['int8 (LiteRT)', p.evalInt8],
   ] as const) {
     const m = await readJson<EvalMetrics>(join(dir, 'metrics.json'));
-    if (m) evaluations.push({ label, metrics: m });
+    const errorsImage = join(dir, 'errors.png');
+    if (m) evaluations.push({ label, metrics: m, ...(existsSync(errorsImage) ? { errorsImage } : {}) });
   }
   const hil = await readJson<Parameters<typeof buildHtmlReport>[0]['hil'] & { metrics?: { device?: EvalMetrics } }>(join(p.hil, 'hil-report.json'));
   if (hil?.metrics?.device) evaluations.push({ label: opts.port ? 'device' : 'device (simulator)', metrics: hil.metrics.device });

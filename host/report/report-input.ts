@@ -37,6 +37,8 @@ export interface EvaluationSection {
   /** Legend label, e.g. 'baseline', 'fine-tuned', 'int8 (LiteRT)', 'device'. */
   label: string;
   metrics: EvalMetrics;
+  /** That evaluation's errors.png (the misclassified images); the report shows the primary one's. */
+  errorsImage?: string;
 }
 
 /** One predictor compared with another on the same images. */

@@ -196,6 +196,12 @@ export async function evaluationBlock(input: ReportInput): Promise<string> {
   body += await figures(figs);
   body += '<h3>Confusion matrices</h3>';
   body += await figures(evals.map((x) => ({ spec: confusionSpec(x.metrics, { title: x.label, cell: 34 }), caption: `${x.label}: rows = true class, columns = predicted; colour = share of the row` })));
+  if (primary.errorsImage) {
+    body +=
+      `<h3>Misclassified images: ${e(primary.label)}</h3>` +
+      `<figure class="image"><img alt="misclassified images of ${e(primary.label)}" src="${await imageDataUri(primary.errorsImage)}">` +
+      `<figcaption>By true class, the most confident mistakes first; caption: true class, then predicted class and its probability</figcaption></figure>`;
+  }
   return section('evaluation', 'Evaluation', body);
 }
 

@@ -68,7 +68,10 @@ export function makeEvaluations(): { label: string; metrics: EvalMetrics }[] {
 }
 
 export async function makeReportInput(dir: string, opts: { fallback?: boolean } = {}): Promise<ReportInput> {
-  const evaluations = makeEvaluations();
+  const evaluations: ReportInput['evaluations'] = makeEvaluations();
+  const errorsImage = join(dir, 'errors.png');
+  await sharp({ create: { width: 136, height: 172, channels: 3, background: '#3060c0' } }).png().toFile(errorsImage);
+  evaluations[1]!.errorsImage = errorsImage;
   const counts = Object.fromEntries(CLASSES.map((c, i) => [c, { train: 160 + 5 * i, val: 34 + i, test: 35 + (i % 3) }]));
   return {
     title: 'plastisort report: test fixture',

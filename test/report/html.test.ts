@@ -39,6 +39,8 @@ describe('renderHtmlReport (static checks)', () => {
     expect(html).not.toMatch(/(src|href)="(?!data:|#)/);
     expect(html).not.toMatch(/url\((?!#)/);
     expect(html).toMatch(/<img alt="contact sheet[^"]*" src="data:image\/png;base64,/);
+    // the primary (fine-tuned) evaluation's misclassified images, and only that one's
+    expect(html.match(/<img alt="misclassified images of [^"]*"/g)).toEqual(['<img alt="misclassified images of fine-tuned"']);
     // 1 dataset + 1 training + 1 F1 + 4 confusion + 2 fidelity + 1 ops + 1 latency
     expect(chartCount(html)).toBe(11);
     // every SVG id is unique across the page
