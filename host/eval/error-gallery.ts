@@ -9,8 +9,11 @@ import { manifestTile } from '../data/data-report.ts';
 import type { SplitManifest } from '../data/manifest.ts';
 import type { Prediction } from './evaluate.ts';
 
+/** Most misclassified images drawn unless told otherwise. */
+export const ERROR_GALLERY_MAX = 60;
+
 export interface ErrorGalleryOptions {
-  /** Most tiles drawn (default 60); the rest are counted in `total`. */
+  /** Most tiles drawn (default ERROR_GALLERY_MAX); the rest are counted in `total`. */
   max?: number;
   /** Tile side in pixels (default 128). */
   tile?: number;
@@ -43,7 +46,7 @@ function captionSvg(truth: string, predicted: string, confidence: number, width:
  * Undefined when there is no mistake.
  */
 export async function renderErrorGallery(manifest: SplitManifest, predictions: readonly Prediction[], opts: ErrorGalleryOptions = {}): Promise<ErrorGallery | undefined> {
-  const max = opts.max ?? 60;
+  const max = opts.max ?? ERROR_GALLERY_MAX;
   const tile = opts.tile ?? 128;
   const columns = opts.columns ?? 6;
   const byPath = new Map(manifest.items.map((it) => [it.path, it]));

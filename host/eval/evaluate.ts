@@ -259,7 +259,7 @@ export async function writeEvaluation(outDir: string, result: EvaluationResult, 
   }
   let md = metricsMarkdown(metrics, title) + '\n![Confusion matrix](confusion.png)\n';
   if (opts.errors) {
-    const gallery = await renderErrorGallery(opts.errors.manifest, predictions, { max: opts.errors.max ?? 60 });
+    const gallery = await renderErrorGallery(opts.errors.manifest, predictions, opts.errors.max === undefined ? {} : { max: opts.errors.max });
     md += '\n## Misclassified images\n\n';
     if (gallery) {
       files.errors = join(outDir, 'errors.png');

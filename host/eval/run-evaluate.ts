@@ -43,7 +43,7 @@ export interface RunEvaluateOptions {
   limit?: number;
   /** Skip re-hashing the split's files against the manifest. */
   skipVerify?: boolean;
-  /** Most misclassified images drawn in errors.png (default 60; 0: none). */
+  /** Most misclassified images drawn in errors.png (default ERROR_GALLERY_MAX; 0: none). */
   errors?: number;
 }
 
@@ -194,7 +194,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
     const files = await writeEvaluation(outDir, result, {
       title: `${what}: ${split} split`,
       historyFrom: tflite ? [] : historyChain(target, config),
-      errors: { manifest: m.manifest, max: opts.errors ?? 60 },
+      errors: { manifest: m.manifest, ...(opts.errors === undefined ? {} : { max: opts.errors }) },
     });
     return { ...result, files, outDir };
   } finally {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, parseIntOption } from '../run.ts';
+import { ERROR_GALLERY_MAX } from '../../eval/error-gallery.ts';
 import { runCompare, runEvaluate } from '../../eval/run-evaluate.ts';
 import { intervalLine, perClassTable } from '../../eval/markdown.ts';
 import { log } from '../../util/log.ts';
@@ -38,7 +39,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the bootstrap', parseIntOption('--seed'), 0)
     .option('--limit <n>', 'evaluate only the first N images of the split (quick check)', parseIntOption('--limit'))
     .option('--no-verify', "don't re-hash the split's image files against the manifest")
-    .option('--errors <n>', 'draw at most N misclassified images into errors.png, by true class, most confident first (0 = none)', parseIntOption('--errors'), 60)
+    .option('--errors <n>', 'draw at most N misclassified images into errors.png, by true class, most confident first (0 = none)', parseIntOption('--errors'), ERROR_GALLERY_MAX)
     .option('--json', 'print metrics.json to stdout instead of the table')
     .addHelpText(
       'after',
