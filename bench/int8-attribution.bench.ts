@@ -22,7 +22,7 @@ import { contractScaling, predictScores, withClasses, type ClassScores } from '.
 import { IrExecutor, type FakeQuant } from '../host/quantize/execute.ts';
 import { fakeQuantOf, inputQuantization } from '../host/quantize/int8-params.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
-import { loadItems, manifestPathOf, reportPathFor, selectCalibrationItems } from '../host/quantize/quantize-run.ts';
+import { loadItems, manifestPathOf, reportPathFor, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
 import { loadRun } from '../host/train/run-folder.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
@@ -111,7 +111,7 @@ for (const seed of seeds) {
   const t0 = performance.now();
   const q = await quantizeModel(
     model,
-    { classes: config.classes, inputSize: config.inputSize, floatScaling: config.floatScaling, resize: config.resize, manifestSha256: sha256, runId: config.runId },
+    quantizeConfigFor(config, sha256),
     calibration,
     { method, seed },
   );

@@ -19,7 +19,7 @@ import { loadTflitePredictor } from '../host/eval/tflite-predictor.ts';
 import { argmax } from '../host/shared/metrics.ts';
 import { scoreAgainstFloat, withClasses } from '../host/quantize/evaluate-int8.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
-import { loadItems, manifestPathOf, selectCalibrationItems } from '../host/quantize/quantize-run.ts';
+import { loadItems, manifestPathOf, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
 import { createRunPredictor, loadRun } from '../host/train/run-folder.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
@@ -79,7 +79,7 @@ try {
       const t0 = performance.now();
       const result = await quantizeModel(
         model,
-        { classes: config.classes, inputSize: config.inputSize, floatScaling: config.floatScaling, resize: config.resize, manifestSha256: sha256, runId: config.runId },
+        quantizeConfigFor(config, sha256),
         calibration,
         { method: 'auto', validation: { images: val, labels: valItems.map((it) => it.label) }, keepCandidates: true, measureInputOffset: false, seed },
       );

@@ -14,8 +14,8 @@ import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
-import { loadRun } from '../train/run-folder.ts';
-import { quantizeModel, type CalibrationMethod, type QuantizeReport } from './quantize-model.ts';
+import { loadRun, type RunConfig } from '../train/run-folder.ts';
+import { quantizeModel, type CalibrationMethod, type QuantizeConfig, type QuantizeReport } from './quantize-model.ts';
 
 export function manifestPathOf(runDir: string, path: string): string {
   // Runs record the manifest path as given at training time: absolute, or relative to that working directory.
@@ -75,6 +75,11 @@ export async function loadItems(manifest: SplitManifest, items: ManifestItem[], 
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
   return out;
+}
+
+/** What quantizeModel needs to know of a trained run, and the manifest it calibrates with. */
+export function quantizeConfigFor(run: RunConfig, manifestSha256: string): QuantizeConfig {
+  return { classes: run.classes, inputSize: run.inputSize, floatScaling: run.floatScaling, resize: run.resize, manifestSha256, runId: run.runId };
 }
 
 export interface QuantizeRunOptions {
@@ -159,7 +164,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   };
   const result = await quantizeModel(
     model,
-    { classes: run.classes, inputSize: run.inputSize, floatScaling: run.floatScaling, resize: run.resize, manifestSha256: sha256, runId: run.runId },
+    quantizeConfigFor(run, sha256),
     calibration,
     {
       method: opts.method,
