@@ -74,7 +74,7 @@ try {
     const floatTestAcc = floatTestP.filter((p, i) => argmax(p) === testLabels[i]).length / test.length;
     floatTest[seed] = floatTestAcc;
     for (const c of calibs) {
-      const n = c === 'all' ? 100_000 : Number(c);
+      const n = c === 'all' ? Infinity : Number(c);
       const calibration = await loadItems(manifest, selectCalibrationItems(manifest, n, seed), config.inputSize, config.resize);
       const t0 = performance.now();
       const result = await quantizeModel(
