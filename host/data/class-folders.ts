@@ -47,6 +47,17 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
+async function subfolderCount(dir: string): Promise<number> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    let n = 0;
+    for (const e of entries) if (!e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && (await isDir(join(dir, e.name)))))) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
 /** Class folders under `root`: visible subfolders, sanitised and checked; selected and ordered by `wanted`. */
 export async function findClasses(root: string, dataArg: string, wanted?: readonly string[]): Promise<ClassDir[]> {
   let entries;
@@ -87,7 +98,13 @@ export async function findClasses(root: string, dataArg: string, wanted?: readon
     all.push({ folder, name });
   }
   if (!wanted) {
-    if (all.length < 2) throw new UserError(`--data ${dataArg}: only one class folder ("${all[0]!.folder}"); a classifier needs at least two, one folder of images per class`);
+    if (all.length < 2) {
+      const only = all[0]!.folder;
+      // A dataset's own layout often wraps the class folders in one more folder (plastic6/images/cup/…).
+      const inner = await subfolderCount(join(root, only));
+      const hint = inner >= 2 ? `; "${join(dataArg, only)}" holds ${inner} folders: did you mean --data ${join(dataArg, only)}?` : '';
+      throw new UserError(`--data ${dataArg}: only one class folder ("${only}"); a classifier needs at least two, one folder of images per class${hint}`);
+    }
     return all;
   }
   const chosen: ClassDir[] = [];

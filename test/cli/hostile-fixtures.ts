@@ -75,4 +75,9 @@ export async function makeHostileWorkspace(dir: string): Promise<void> {
   // One class, one image: split and train cannot make a classifier of it.
   mkdirSync(join(dir, 'oneclass', 'cup'), { recursive: true });
   writeFileSync(join(dir, 'oneclass', 'cup', 'a.png'), readFileSync(join(dir, 'proj', 'images', 'PET', '0.png')));
+  // A dataset that wraps its class folders in one more folder, as ../shared/datasets/plastic6/images does.
+  for (const cls of ['cup', 'jug']) {
+    mkdirSync(join(dir, 'wrapped', 'images', cls), { recursive: true });
+    writeFileSync(join(dir, 'wrapped', 'images', cls, 'a.png'), readFileSync(join(dir, 'proj', 'images', 'PET', '0.png')));
+  }
 }

@@ -55,6 +55,7 @@ const CASES: Record<string, Case[]> = {
     C('--out a file of the user\'s', ['data', 'split', '--data', 'proj/images', '--out', 'notes.txt'], /--out notes\.txt exists and plastisort data split did not write it/),
     C('--data a file', ['data', 'split', '--data', 'notes.txt', '--out', 'new.json'], /--data notes\.txt: is a file, not a folder/),
     C('a single class', ['data', 'split', '--data', 'oneclass', '--out', 'new.json'], /only one class folder \("cup"\); a classifier needs at least two/),
+    C('class folders one level down', ['data', 'split', '--data', 'wrapped', '--out', 'new.json'], /only one class folder \("images"\).*"wrapped\/images" holds 2 folders: did you mean --data wrapped\/images\?/),
     C('a symbolic link loop in the data folder', ['data', 'split', '--data', 'loopy', '--out', 'new.json'], /class folder\(s\) "a", "c" under loopy have no usable images/, { allowOtherLines: true }),
   ],
   'data report': [
