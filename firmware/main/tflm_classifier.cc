@@ -47,43 +47,28 @@ bool TflmClassifier::check_ops() {
   return true;
 }
 
-bool TflmClassifier::try_allocate(size_t arena_bytes, bool preserve_all_tensors) {
+size_t TflmClassifier::largest_free_block() const {
+  return heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM);
+}
+
+sorter::ArenaTry TflmClassifier::try_arena(size_t arena_bytes, size_t* used) {
+  unload();
   arena_ = static_cast<uint8_t*>(heap_caps_aligned_alloc(16, arena_bytes, MALLOC_CAP_SPIRAM | MALLOC_CAP_8BIT));
-  if (arena_ == nullptr) {
-    std::snprintf(error_, sizeof error_, "cannot allocate a %u-byte tensor arena in PSRAM (largest free block %u)",
-                  static_cast<unsigned>(arena_bytes),
-                  static_cast<unsigned>(heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM)));
-    return false;
-  }
+  if (arena_ == nullptr) return sorter::ArenaTry::kNoMemory;
   arena_size_ = arena_bytes;
   void* mem = heap_caps_malloc(sizeof(tflite::MicroInterpreter), MALLOC_CAP_INTERNAL | MALLOC_CAP_8BIT);
   if (mem == nullptr) {
-    std::snprintf(error_, sizeof error_, "no internal RAM for the interpreter");
     unload();
-    return false;
+    return sorter::ArenaTry::kNoMemory;
   }
   interpreter_ = new (mem) tflite::MicroInterpreter(model_, resolver_, arena_, arena_bytes, nullptr, nullptr,
-                                                    preserve_all_tensors);
+                                                    preserve_all_);
   if (interpreter_->AllocateTensors() != kTfLiteOk) {
-    std::snprintf(error_, sizeof error_, "AllocateTensors() failed with a %u-byte arena (TFLM printed the shortfall above)",
-                  static_cast<unsigned>(arena_bytes));
     unload();
-    return false;
+    return sorter::ArenaTry::kTooSmall;
   }
-  return true;
-}
-
-bool TflmClassifier::allocate_measured(bool preserve_all_tensors) {
-  const size_t largest = heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM) & ~static_cast<size_t>(15);
-  if (!try_allocate(largest, preserve_all_tensors)) return false;
-  const size_t used = interpreter_->arena_used_bytes();
-  unload();
-  // The plan is deterministic for a model, so the re-run needs what the first one used.
-  const size_t want = ((used + 15) & ~static_cast<size_t>(15)) + kMeasuredArenaHeadroom;
-  if (!try_allocate(want, preserve_all_tensors)) return false;
-  ESP_LOGI(TAG, "arena measured for this model: %u bytes used, %u allocated", static_cast<unsigned>(used),
-           static_cast<unsigned>(want));
-  return true;
+  *used = interpreter_->arena_used_bytes();
+  return sorter::ArenaTry::kOk;
 }
 
 bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
@@ -114,22 +99,28 @@ bool TflmClassifier::load(const uint8_t* model_data, size_t model_len, const uin
   model_len_ = model_len;
   preserve_all_ = preserve_all_tensors;
 
-  if (arena_bytes == 0) {
-    if (!allocate_measured(preserve_all_tensors)) return false;
-  } else if (!try_allocate(arena_bytes, preserve_all_tensors)) {
-    char first_error[sizeof error_];
-    std::memcpy(first_error, error_, sizeof error_);
-    // Find out how much the model needs with all the PSRAM there is, then report it.
-    const size_t largest = heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM) & ~static_cast<size_t>(15);
-    if (largest > arena_bytes && try_allocate(largest, preserve_all_tensors)) {
-      ESP_LOGW(TAG, "%s; the model needs %u bytes: raise PLASTISORT_ARENA_EXTRA_KB by %u (running with %u bytes)",
-               first_error, static_cast<unsigned>(interpreter_->arena_used_bytes()),
-               static_cast<unsigned>((interpreter_->arena_used_bytes() - arena_bytes + 1023) / 1024),
-               static_cast<unsigned>(largest));
-    } else {
-      std::memcpy(error_, first_error, sizeof error_);
+  const sorter::ArenaChoice arena = sorter::choose_arena(*this, arena_bytes, kMeasuredArenaHeadroom);
+  switch (arena.outcome) {
+    case sorter::ArenaOutcome::kPlanned:
+      break;
+    case sorter::ArenaOutcome::kMeasured:
+      ESP_LOGI(TAG, "arena measured for this model: %u bytes used, %u allocated", static_cast<unsigned>(arena.needed),
+               static_cast<unsigned>(arena.allocated));
+      break;
+    case sorter::ArenaOutcome::kPlannedTooSmall:
+      ESP_LOGW(TAG, "the planned %u-byte arena is too small: the model needs %u bytes; raise PLASTISORT_ARENA_EXTRA_KB by %u (running with %u bytes)",
+               static_cast<unsigned>(arena_bytes), static_cast<unsigned>(arena.needed),
+               static_cast<unsigned>((arena.needed - arena_bytes + 1023) / 1024), static_cast<unsigned>(arena.allocated));
+      break;
+    case sorter::ArenaOutcome::kNoMemory:
+      std::snprintf(error_, sizeof error_, "cannot allocate a tensor arena in PSRAM (largest free block %u bytes%s%u)",
+                    static_cast<unsigned>(heap_caps_get_largest_free_block(MALLOC_CAP_SPIRAM)),
+                    arena.needed > 0 ? "; the model needs " : "", static_cast<unsigned>(arena.needed));
       return false;
-    }
+    case sorter::ArenaOutcome::kModelTooBig:
+      std::snprintf(error_, sizeof error_, "the model does not fit in PSRAM: AllocateTensors() failed in a %u-byte arena, nearly all there is (TFLM printed the shortfall above)",
+                    static_cast<unsigned>(arena.probed));
+      return false;
   }
 
   const TfLiteTensor* in = interpreter_->input(0);

@@ -6,18 +6,19 @@
 #include <cstdint>
 
 #include "op_resolver.h"
+#include "sorter/arena_sizing.h"
 #include "sorter/classifier.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 
-class TflmClassifier : public sorter::Classifier {
+class TflmClassifier : public sorter::Classifier, private sorter::ArenaPlanner {
  public:
   TflmClassifier();
   ~TflmClassifier() override;
 
-  // arena_bytes: the planned size; when AllocateTensors() fails with it, the largest free PSRAM
-  // block is tried once so the log can say how much the model really needs. 0 = not known (a model
-  // other than the built-in one): TFLM plans it in the largest free PSRAM block, and the arena is
-  // then re-allocated at the size it reported using, plus kMeasuredArenaHeadroom.
+  // arena_bytes: the planned size, 0 when not known (a model other than the built-in one). When it is
+  // unknown or too small, sorter::choose_arena plans the model in nearly all free PSRAM, then keeps
+  // only what that plan used plus kMeasuredArenaHeadroom; a too-small plan is logged with the size
+  // the model needs.
   bool load(const uint8_t* model_data, size_t model_len, const uint8_t sha256[32], size_t arena_bytes,
             bool preserve_all_tensors);
   void unload();
@@ -40,8 +41,10 @@ class TflmClassifier : public sorter::Classifier {
 
  private:
   bool check_ops();
-  bool try_allocate(size_t arena_bytes, bool preserve_all_tensors);
-  bool allocate_measured(bool preserve_all_tensors);
+  // sorter::ArenaPlanner over PSRAM and TFLM's AllocateTensors().
+  size_t largest_free_block() const override;
+  sorter::ArenaTry try_arena(size_t bytes, size_t* used) override;
+  void release() override { unload(); }
 
   plastisort_model::OpResolver resolver_;
   bool resolver_registered_ = false;
