@@ -199,6 +199,11 @@ static void IRAM_ATTR beam_isr(void*) {
 }
 
 static bool setup_trigger() {
+#if CONFIG_PLASTISORT_BREAK_BEAM_GPIO < 0
+  ESP_LOGE(TAG, "no break-beam GPIO chosen: set it in menuconfig (Plastisort sorter > Trigger) or choose the periodic trigger");
+  (void)beam_isr;
+  return false;
+#else
   g_trigger = xSemaphoreCreateBinary();
   gpio_config_t io = {};
   io.pin_bit_mask = 1ULL << CONFIG_PLASTISORT_BREAK_BEAM_GPIO;
@@ -221,6 +226,7 @@ static bool setup_trigger() {
     return false;
   }
   return true;
+#endif
 }
 
 static void wait_trigger() {
@@ -344,7 +350,9 @@ extern "C" void app_main(void) {
   load_contract();
 #if CONFIG_PLASTISORT_LINK_ENABLE
   if (g_link_ok) {
-    xTaskCreatePinnedToCore(protocol_task, "protocol", 8192, nullptr, 5, nullptr, 0);
+    // Core 1, like the sorter: a host's classify request runs a whole inference in this task, and
+    // core 0's idle task is the one the task watchdog watches (sdkconfig.defaults).
+    xTaskCreatePinnedToCore(protocol_task, "protocol", 8192, nullptr, 5, nullptr, 1);
   } else {
     ESP_LOGE(TAG, "serial protocol not started: the USB-Serial-JTAG driver failed");
   }

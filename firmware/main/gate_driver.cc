@@ -53,8 +53,18 @@ bool GateDriver::begin(const char* pins, uint8_t num_bins) {
     parsed[n++] = static_cast<int>(v);
     p = (*end == ',') ? end + 1 : nullptr;
   }
+  if (n == 0) {
+    std::snprintf(error_, sizeof error_, "PLASTISORT_GATE_PINS is empty: set one GPIO per bin (menuconfig > Plastisort sorter > Gates and bins)");
+    return false;
+  }
   if (n < num_bins) {
     std::snprintf(error_, sizeof error_, "PLASTISORT_GATE_PINS lists %u GPIOs for %u bins", n, num_bins);
+    return false;
+  }
+
+  if (lock_ == nullptr) lock_ = xSemaphoreCreateMutex();
+  if (lock_ == nullptr) {
+    std::snprintf(error_, sizeof error_, "no memory for the gates' mutex");
     return false;
   }
 
@@ -82,7 +92,6 @@ bool GateDriver::begin(const char* pins, uint8_t num_bins) {
     ch.gpio_num = g.gpio;
     ch.speed_mode = kMode;
     ch.channel = channel_for(bin);
-    ch.intr_type = LEDC_INTR_DISABLE;
     ch.timer_sel = kServoTimer;
     ch.duty = duty_for_us(CONFIG_PLASTISORT_SERVO_CLOSED_US);
     ch.hpoint = 0;
@@ -130,7 +139,11 @@ void GateDriver::set_open(uint8_t bin, bool open) {
 
 void GateDriver::close_cb(void* arg) {
   Gate* g = static_cast<Gate*>(arg);
-  g->owner->set_open(g->bin, false);
+  GateDriver* self = g->owner;
+  xSemaphoreTake(self->lock_, portMAX_DELAY);
+  // A pulse that came in while this callback waited for the lock has moved the deadline on.
+  if (esp_timer_get_time() >= g->close_at_us) self->set_open(g->bin, false);
+  xSemaphoreGive(self->lock_);
 }
 
 bool GateDriver::pulse(uint8_t bin, uint32_t hold_ms) {
@@ -139,11 +152,15 @@ bool GateDriver::pulse(uint8_t bin, uint32_t hold_ms) {
     return false;
   }
   Gate& g = gates_[bin];
+  xSemaphoreTake(lock_, portMAX_DELAY);
   esp_timer_stop(g.timer);  // a pulse already running is extended, not doubled
+  // Set before the timer starts, so the timer can only fire at or after it.
+  g.close_at_us = esp_timer_get_time() + static_cast<int64_t>(hold_ms) * 1000;
   set_open(bin, true);
   const esp_err_t err = esp_timer_start_once(g.timer, static_cast<uint64_t>(hold_ms) * 1000);
+  if (err != ESP_OK) set_open(bin, false);
+  xSemaphoreGive(lock_);
   if (err != ESP_OK) {
-    set_open(bin, false);
     std::snprintf(error_, sizeof error_, "gate %u timer start: %s", bin, esp_err_to_name(err));
     return false;
   }

@@ -177,7 +177,7 @@ const hasGxx = spawnSync('g++', ['--version']).status === 0;
 describe.skipIf(!hasGxx)('firmware/main sources', () => {
   if (!hasGxx) console.warn('skipping the syntax check of firmware/main: g++ not found');
 
-  it('pass g++ -fsyntax-only -Wall -Wextra -Werror against ESP-IDF stand-ins of every supported version, in both gate and trigger variants', async () => {
+  it('pass g++ -fsyntax-only -Wall -Wextra -Werror against ESP-IDF stand-ins of every supported version, in both gate and trigger variants and with no break-beam GPIO chosen', async () => {
     const work = mkdtempSync(join(tmpdir(), 'plastisort-fw-'));
     const modelPath = join(work, 'm.tflite');
     writeFileSync(modelPath, writeTflite(int8Classifier({ residual: true })));
@@ -188,6 +188,7 @@ describe.skipIf(!hasGxx)('firmware/main sources', () => {
     const runs = [
       ...versions.map(([major, minor]) => [`-DSTUB_IDF_MAJOR=${major}`, `-DSTUB_IDF_MINOR=${minor}`]),
       ['-DSTUB_GPIO_GATES', '-DSTUB_PERIODIC'],
+      ['-DSTUB_NO_BEAM_GPIO'],
     ];
     for (const variant of runs) {
       for (const src of sources) {
