@@ -122,12 +122,13 @@ export async function findClasses(root: string, dataArg: string, wanted?: readon
 
 /**
  * Every visible file under `dir`, any depth, as paths relative to `dir` with '/' separators, sorted.
- * A symbolic link back to a folder above it (a loop) is skipped with a warning.
+ * A symbolic link back to a folder above it (a loop) is skipped with a warning; `above` holds the
+ * real paths of the folders above `dir` (give the data root, so a link back to it counts too).
  */
 export async function walkFiles(dir: string, prefix = '', above: ReadonlySet<string> = new Set()): Promise<string[]> {
   const here = await realpath(dir);
   if (above.has(here)) {
-    log.warn(`skipped ${prefix}: a symbolic link back to a folder above it (a loop); remove the link`);
+    log.warn(`skipped ${dir}: a symbolic link back to a folder above it (a loop); remove the link`);
     return [];
   }
   const path = new Set(above).add(here);

@@ -5,6 +5,7 @@
  * relative to the data folder, the options and the seed — not on listing order or the machine.
  */
 import { createHash } from 'node:crypto';
+import { realpath } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
@@ -151,8 +152,9 @@ export async function splitDataset(opts: SplitOptions): Promise<SplitResult> {
   const classDirs = await findClasses(root, opts.data, opts.classes);
 
   const files: Array<{ path: string; classIndex: number; source: string }> = [];
+  const rootReal = new Set([await realpath(root)]);
   for (const [ci, c] of classDirs.entries()) {
-    for (const rel of await walkFiles(join(root, c.folder))) {
+    for (const rel of await walkFiles(join(root, c.folder), '', rootReal)) {
       const slash = rel.indexOf('/');
       files.push({ path: `${c.folder}/${rel}`, classIndex: ci, source: slash < 0 ? '' : rel.slice(0, slash) });
     }

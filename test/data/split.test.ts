@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile, cp } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile, cp, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -293,5 +293,18 @@ describe('data split: no leakage across splits', () => {
     const m = (await splitDataset({ data: dir, seed: 3, ...quiet })).manifest;
     expect(m.items).toHaveLength(42);
     expect((await crossSplitDuplicates(m)).leaks).toEqual([]);
+  });
+});
+
+describe('data split: symbolic links', () => {
+  it('skips a link from a class folder back to the data root instead of filing other classes under it', async () => {
+    const dir = join(tmp, 'rootloop');
+    await makeBase(dir, { a: 10, b: 10, c: 10 }, 9000);
+    const plain = (await splitDataset({ data: dir, seed: 2, ...quiet })).manifest;
+    await symlink('..', join(dir, 'a', 'loop'));
+    const looped = (await splitDataset({ data: dir, seed: 2, ...quiet })).manifest;
+    expect(looped.items.map((i) => i.path)).toEqual(plain.items.map((i) => i.path));
+    expect(looped.counts).toEqual(plain.counts);
+    expect(looped.conflicts).toEqual([]);
   });
 });
