@@ -53,6 +53,10 @@ function checkRatios(r: readonly [number, number, number], text = r.join(',')): 
   }
   if (sum !== 100) throw new UserError(`--ratios "${text}" sums to ${sum}, not 100; e.g. --ratios 70,15,15`);
   if (r[0] === 0) throw new UserError(`--ratios "${text}" leaves nothing to train on; give train a share, e.g. --ratios 70,15,15`);
+  // Refused here rather than by the stage that needs the split, after the photos were read.
+  if (r[1] === 0) throw new UserError(`--ratios "${text}" leaves no validation split, which train and finetune need to pick their epoch; give val a share, e.g. --ratios 70,15,15`);
+  // A final model trained on more of the data is a use of its own, so only said.
+  if (r[2] === 0) log.warn(`--ratios "${text}" leaves no test split: evaluate and hil can score val only, and the pipeline needs a test split`);
   return [r[0], r[1], r[2]];
 }
 

@@ -214,6 +214,8 @@ describe('data split: layout and bad input', () => {
     const ok = join(tmp, 'ok');
     await makeBase(ok, { a: 2, b: 2 }, 5300);
     await expect(splitDataset({ data: ok, ratios: [70, 20, 20], ...quiet })).rejects.toThrow(/sums to 110, not 100/);
+    await expect(splitDataset({ data: ok, ratios: [100, 0, 0], ...quiet })).rejects.toThrow(/leaves no validation split, which train and finetune need/);
+    await expect(splitDataset({ data: ok, ratios: [85, 0, 15], ...quiet })).rejects.toThrow(/leaves no validation split/);
     await expect(splitDataset({ data: ok, classes: ['a', 'zzz'], ...quiet })).rejects.toThrow(/no class folder "zzz"/);
     expect(sanitizeClassName('Plastic Soda-Bottles ')).toBe('plastic_soda_bottles');
   });
