@@ -28,7 +28,10 @@ program
   .name('plastisort')
   .description('From photos of plastic waste to a verified int8 classifier on an ESP32-S3 sorting bin.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
+  // Usage errors keep the house format: one line, `plastisort: …`, ending with the way to the help.
+  .configureOutput({
+    outputError: (text, write) => write(`plastisort: ${text.replace(/^error: /, '').replace(/\s+/g, ' ').trim()} (run with --help for usage)\n`),
+  })
   .option('--offline', 'never use the network (same as PLASTISORT_OFFLINE=1): --backbone imagenet uses only the cache and ../shared')
   .hook('preAction', (cmd) => {
     if (cmd.opts().offline) process.env.PLASTISORT_OFFLINE = '1';

@@ -53,12 +53,13 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
   };
 }
 
-export function parseIntOption(name: string) {
+export function parseIntOption(name: string, min?: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n)) {
       throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
     }
+    if (min !== undefined && n < min) throw new InvalidArgumentError(`${name} must be ${min} or more, got ${n}`);
     return n;
   };
 }

@@ -39,6 +39,14 @@ const REFUSED_OUT = /already holds files plastisort did not write; name a new or
 const CWD_OUT = /is the current folder, one above it or your home folder/;
 
 const CASES: Record<string, Case[]> = {
+  'usage (commander)': [
+    C('an unknown option', ['evaluate', 'run', '--bogus'], /^unknown option '--bogus' \(run with --help for usage\)$/),
+    C('an unknown command', ['frobnicate'], /^unknown command 'frobnicate' \(run with --help for usage\)$/),
+    C('a missing argument', ['evaluate'], /^missing required argument 'target' \(run with --help for usage\)$/),
+    C('an option without its value', ['data', 'split', '--data'], /^option '--data <dir>' argument missing/),
+    C('compare --top below 1', ['compare', 'a', 'b', '--top', '-3'], /--top must be 1 or more, got -3 \(run with --help for usage\)$/),
+    C('evaluate --batch-size 0', ['evaluate', 'run', '--batch-size', '0'], /--batch-size must be 1 or more, got 0/),
+  ],
   'data synth': [
     C('--out a folder of the user\'s photos', ['data', 'synth', '--out', 'myphotos', '--per-class', '1', '--size', '32', '--classes', 'cup'], REFUSED_OUT),
     C('--out .', ['data', 'synth', '--out', '.', '--per-class', '1', '--size', '32', '--classes', 'cup'], CWD_OUT),

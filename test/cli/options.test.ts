@@ -20,6 +20,11 @@ describe('CLI option parsers', () => {
     expect(n('12')).toBe(12);
     for (const bad of ['x', '1.5']) expect(() => n(bad)).toThrow(InvalidArgumentError);
     expect(() => n('1.5')).toThrow('--per-class must be a whole number, got "1.5"');
+    expect(n('-4')).toBe(-4);
+    const top = parseIntOption('--top', 1);
+    expect(top('1')).toBe(1);
+    expect(() => top('0')).toThrow(InvalidArgumentError);
+    expect(() => top('-3')).toThrow('--top must be 1 or more, got -3');
   });
 
   it('parseCalibOption takes a whole number or all', () => {

@@ -34,10 +34,10 @@ export function register(program: Command): void {
     .option('--split <name>', 'train, val or test', 'test')
     .option('--out <dir>', 'output folder (default: the run folder; for FILE.tflite, FILE-eval/ beside it)')
     .option('--float-run <run>', 'float run to compare a .tflite with (default: the run named in its metadata)')
-    .option('--batch-size <n>', 'images per forward pass', parseIntOption('--batch-size'), 16)
-    .option('--bootstrap <n>', 'bootstrap resamples for the 95% intervals (0 = off)', parseIntOption('--bootstrap'), 1000)
+    .option('--batch-size <n>', 'images per forward pass', parseIntOption('--batch-size', 1), 16)
+    .option('--bootstrap <n>', 'bootstrap resamples for the 95% intervals (0 = off)', parseIntOption('--bootstrap', 0), 1000)
     .option('--seed <n>', 'seed of the bootstrap', parseIntOption('--seed'), 0)
-    .option('--limit <n>', 'evaluate only the first N images of the split (quick check)', parseIntOption('--limit'))
+    .option('--limit <n>', 'evaluate only the first N images of the split (quick check)', parseIntOption('--limit', 1))
     .option('--no-verify', "don't re-hash the split's image files against the manifest")
     .option('--errors <n>', 'draw at most N misclassified images into errors.png, by true class, most confident first (0 = none)', parseIntOption('--errors'), ERROR_GALLERY_MAX)
     .option('--json', 'print metrics.json to stdout instead of the table')
@@ -88,7 +88,7 @@ export function register(program: Command): void {
         'macro and weighted averages) and the confusion pairs that changed most. Reads each metrics.json; ' +
         'run plastisort evaluate first.',
     )
-    .option('--top <n>', 'how many changed confusion pairs to list', parseIntOption('--top'), 10)
+    .option('--top <n>', 'how many changed confusion pairs to list', parseIntOption('--top', 1), 10)
     .option('--label-a <name>', 'column label for A (default: its stage and folder name)')
     .option('--label-b <name>', 'column label for B')
     .option('--json', 'print both metrics and the changes as JSON')
