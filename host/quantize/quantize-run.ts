@@ -2,8 +2,8 @@
  * `plastisort quantize RUN`: reads a trained run folder (docs/artifacts.md), picks stratified calibration
  * images from the training split and validation images, quantizes, writes the `.tflite` and its report.
  */
-import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ManifestItem, SplitManifest } from '../data/manifest.ts';
 import { manifestInputs, readManifest } from '../data/manifest-io.ts';
@@ -12,6 +12,7 @@ import { parentManifestPath } from '../train/run-output.ts';
 import { loadImageRgb, manifestItemPath, type ResizePolicy } from '../data/images.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
+import { sha256Hex } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
 import { loadRun, type RunConfig } from '../train/run-folder.ts';
@@ -108,6 +109,8 @@ export interface QuantizeRunReport extends QuantizeReport {
   calibrationPerClass: Record<string, number>;
   backend: string;
   output: string;
+  /** SHA-256 of the `.tflite` written to `output`: with its file name, the proof that quantize wrote that file. */
+  outputSha256: string;
   loadMs: number;
 }
 
@@ -121,9 +124,48 @@ export function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): 
   guardOutFile(opts.out, {
     command: 'quantize',
     inputs: [runDir, ...manifestInputs(opts.manifest ?? parentManifestPath(runDir))],
-    // A .tflite quantize wrote has its report beside it.
-    isOwn: (path) => existsSync(reportPathFor(path)),
+    // A .tflite quantize wrote has its report beside it, naming that very file (and its SHA-256).
+    isOwn: (path) => quantizeWrote(path),
   });
+  // The report goes beside --out: it may not replace the report of another file or a file of the user's.
+  const out = resolve(opts.out);
+  const report = reportPathFor(out);
+  if (existsSync(report)) {
+    const described = reportedOutput(report);
+    if (described === undefined || basename(described.output) !== basename(out)) {
+      throw new UserError(
+        `--out ${opts.out}: its report would replace ${report}, which ${described ? `is the report of ${basename(described.output)}` : 'plastisort quantize did not write'}; choose another --out name (nothing was written)`,
+      );
+    }
+  }
+}
+
+/** The output a quantize report names, or undefined when `reportPath` is not a quantize report. */
+function reportedOutput(reportPath: string): { output: string; outputSha256?: string } | undefined {
+  try {
+    if (!statSync(reportPath).isFile()) return undefined;
+    const r = JSON.parse(readFileSync(reportPath, 'utf8')) as Partial<QuantizeRunReport>;
+    if (r.schema !== 'plastisort.quantize-report/1' || typeof r.output !== 'string') return undefined;
+    return { output: r.output, ...(typeof r.outputSha256 === 'string' ? { outputSha256: r.outputSha256 } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Did quantize write the file at `path`? Its report beside it must name this file (`S/w.tflite` and
+ * `S/w` share the report name `S/w.quantize.json`) and, when the report records it, hold its SHA-256.
+ * Reports written before `outputSha256` existed are trusted on the file name alone.
+ */
+export function quantizeWrote(path: string): boolean {
+  const described = reportedOutput(reportPathFor(path));
+  if (!described || basename(described.output) !== basename(path)) return false;
+  if (described.outputSha256 === undefined) return true;
+  try {
+    return sha256Hex(readFileSync(path)) === described.outputSha256;
+  } catch {
+    return false;
+  }
 }
 
 export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Promise<QuantizeRunReport> {
@@ -200,6 +242,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
     calibrationPerClass,
     backend: tf.getBackend(),
     output: out,
+    outputSha256: sha256Hex(result.tflite),
     loadMs,
   };
   report.timings.totalMs = performance.now() - t0;
@@ -208,7 +251,10 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   return report;
 }
 
-/** `model.tflite` → `model.quantize.json`. */
+/**
+ * `model.tflite` → `model.quantize.json` (any other name keeps its extension: `m.bin` → `m.bin.quantize.json`).
+ * `S/w` and `S/w.tflite` share a report name, so the report names the file it describes (see quantizeWrote).
+ */
 export function reportPathFor(tflitePath: string): string {
   return tflitePath.replace(/\.tflite$/i, '') + '.quantize.json';
 }
