@@ -35,9 +35,22 @@ export function describeFailure(e: unknown): { line: string; exitCode: number } 
   };
 }
 
+/**
+ * A message as one printable line: a binary file's bytes quoted in a parser's message (a PNG given as
+ * a manifest) would otherwise break it over lines or move the terminal's cursor.
+ */
+export function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => {
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return ' ';
+    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+  });
+}
+
 export function reportFailure(e: unknown): void {
   const { line, exitCode } = describeFailure(e);
-  process.stderr.write(`plastisort: ${line}\n`);
+  process.stderr.write(`plastisort: ${oneLine(line)}\n`);
   if (process.env.PLASTISORT_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exitCode = exitCode;
 }

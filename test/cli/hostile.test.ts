@@ -71,6 +71,7 @@ const CASES: Record<string, Case[]> = {
     C('--out a folder of the user\'s', ['data', 'report', '--manifest', 'proj/split.json', '--out', 'myphotos'], REFUSED_OUT),
     C('--manifest a folder', ['data', 'report', '--manifest', 'proj', '--out', 'rep'], /proj: cannot read the split manifest \(EISDIR\)/),
     C('--samples 0', ['data', 'report', '--manifest', 'proj/split.json', '--out', 'rep', '--samples', '0'], /--samples 0 is out of range/),
+    C('--manifest an image', ['data', 'report', '--manifest', 'proj/images/PET/0.png', '--out', 'rep'], /0\.png: not valid JSON .*\\r\\n\\x1a\\n/),
   ],
   train: [
     C('--out the manifest\'s photo folder', ['train', '--manifest', 'proj/split.json', '--out', 'proj/images'], /lies inside the input/),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
-import { parseCalibOption, parseIntOption, parseNumberOption } from '../../host/cli/run.ts';
+import { oneLine, parseCalibOption, parseIntOption, parseNumberOption } from '../../host/cli/run.ts';
 
 // Option parsers must throw commander's InvalidArgumentError: commander turns that into a one-line
 // "error: option ... is invalid" and exit 1; any other error escapes as a stack trace.
@@ -36,5 +36,13 @@ describe('CLI option parsers', () => {
       expect(() => c(bad)).toThrow(InvalidArgumentError);
       expect(() => c(bad)).toThrow(`--calib must be a whole number or all, got "${bad}"`);
     }
+  });
+
+  it('oneLine keeps a message with a binary file\'s bytes on one printable line', () => {
+    const png = 'x.png: not valid JSON (Unexpected token \'\ufffd\', "\ufffdPNG\r\n\x1a\n"... is not valid JSON)';
+    const line = oneLine(png);
+    expect(line).not.toMatch(/[\u0000-\u001f]/);
+    expect(line).toBe('x.png: not valid JSON (Unexpected token \'\ufffd\', "\ufffdPNG\\r\\n\\x1a\\n"... is not valid JSON)');
+    expect(oneLine('plain text; the fix')).toBe('plain text; the fix');
   });
 });

@@ -85,7 +85,7 @@ export function register(program: Command): void {
     )
     .requiredOption('--manifest <file>', 'split manifest written by plastisort data split')
     .requiredOption('--out <dir>', 'folder for report.md, contact-sheet.png, image-sizes.svg/.png')
-    .option('--samples <n>', 'samples per class on the contact sheet', parseIntOption('--samples', 1), 8)
+    .option('--samples <n>', 'samples per class on the contact sheet', parseIntOption('--samples'), 8)
     .action(
       action(async (opts: { manifest: string; out: string; samples: number }) => {
         if (opts.samples < 1 || opts.samples > 64) {
