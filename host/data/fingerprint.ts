@@ -9,6 +9,17 @@ import { dhashRgb, thumbRgb, type PhashBits } from './dedup.ts';
 
 const PHOTO_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif', 'jp2', 'jxl']);
 
+/** Image formats people keep photos in that this sharp build cannot decode, by their magic bytes. */
+export function unsupportedFormat(bytes: Uint8Array): string | undefined {
+  const at = (offset: number, text: string): boolean =>
+    bytes.length >= offset + text.length && [...text].every((ch, i) => bytes[offset + i] === ch.charCodeAt(0));
+  if (at(0, 'BM') && bytes.length >= 26) return 'BMP';
+  if (at(0, '8BPS')) return 'Photoshop (PSD)';
+  if (bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 1 && bytes[3] === 0) return 'ICO';
+  if (at(0, '%PDF')) return 'PDF';
+  return undefined;
+}
+
 export type Fingerprint =
   | { ok: true; sha256: string; fileSha256: string; phash: Uint8Array; thumb: Uint8Array; width: number; height: number }
   | { ok: false; reason: string };
@@ -31,6 +42,8 @@ export async function fingerprintImage(root: string, rel: string, bits: PhashBit
   } catch (e) {
     const msg = (e as Error).message;
     if (/pixel limit/i.test(msg)) return { ok: false, reason: 'image too large (over the decoder\'s limit of 268 megapixels); downscale it' };
+    const known = unsupportedFormat(bytes);
+    if (known) return { ok: false, reason: `${known} is not supported; convert it to PNG or JPEG` };
     return { ok: false, reason: 'not an image (unknown format)' };
   }
   if (!format || !PHOTO_FORMATS.has(format)) return { ok: false, reason: `not a photo (${format ?? 'unknown'} format)` };

@@ -14,6 +14,23 @@ import type { SplitManifest } from '../../host/data/manifest.ts';
 
 let tmp = '';
 
+/** A 2×2 24-bit Windows bitmap (BITMAPINFOHEADER), a format this sharp build does not decode. */
+function bmp2x2(): Buffer {
+  const rowBytes = 8; // 2 pixels × 3 bytes, padded to 4
+  const b = Buffer.alloc(54 + rowBytes * 2);
+  b.write('BM', 0, 'latin1');
+  b.writeUInt32LE(b.length, 2);
+  b.writeUInt32LE(54, 10);
+  b.writeUInt32LE(40, 14);
+  b.writeInt32LE(2, 18);
+  b.writeInt32LE(2, 22);
+  b.writeUInt16LE(1, 26);
+  b.writeUInt16LE(24, 28);
+  b.writeUInt32LE(rowBytes * 2, 34);
+  b.fill(0x80, 54);
+  return b;
+}
+
 /** A smooth random image: an 6×6 grid of random colours upscaled, so every seed gives a distinct dHash. */
 async function blob(seed: number, size = 64): Promise<Sharp> {
   const rng = createRng(seed);
@@ -67,6 +84,7 @@ describe('data split: duplicates', () => {
     // Not images.
     await writeFile(join(dir, 'straw', 'notes.txt'), 'hello');
     await writeFile(join(dir, 'straw', 'broken.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]));
+    await writeFile(join(dir, 'straw', 'scan.bmp'), bmp2x2());
     m = (await splitDataset({ data: dir, seed: 5, ...quiet })).manifest;
   });
 
@@ -105,6 +123,7 @@ describe('data split: duplicates', () => {
     const reasons = new Map(m.dropped.map((d) => [d.path, d.reason]));
     expect(reasons.get('straw/notes.txt')).toMatch(/not an image/);
     expect(reasons.get('straw/broken.png')).toBeDefined();
+    expect(reasons.get('straw/scan.bmp')).toBe('BMP is not supported; convert it to PNG or JPEG');
     expect(itemsByPath(m).has('straw/broken.png')).toBe(false);
     expect(m.counts.straw!.train + m.counts.straw!.val + m.counts.straw!.test).toBe(19);
   });
