@@ -112,6 +112,7 @@ const CASES: Record<string, Case[]> = {
   export: [
     C('--out a folder of the user\'s', ['export', 'model.tflite', '--out', 'myphotos'], REFUSED_OUT),
     C('--out an existing file', ['export', 'model.tflite', '--out', 'notes.txt'], /--out notes\.txt is a file; name a folder/),
+    C('no --out outside a checkout', ['export', 'model.tflite'], /no --out given and firmware\/main is not here \(.* is not a plastisort checkout\); run from the checkout or pass --out DIR/),
     C('a folder as the model', ['export', 'proj', '--out', 'hdr'], /proj: cannot read the model \(EISDIR\)/),
     C('a model with a NaN scale', ['export', 'nan-scale.tflite', '--out', 'hdr'], /damaged model.*scale NaN/),
     C('a model with a dimension of 2^31 - 1', ['export', 'huge-dim.tflite', '--out', 'hdr'], /damaged model/),

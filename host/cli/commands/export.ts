@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { checkExport, DEFAULT_EXPORT_DIR, exportModel } from '../../export/export.ts';
 import type { ModelSummary } from '../../export/generate.ts';
@@ -13,6 +15,16 @@ function describe(s: ModelSummary): string {
   );
 }
 
+/** The firmware's model folder under the current folder; outside a checkout, --out must be given. */
+function defaultOut(): string {
+  if (!existsSync(dirname(DEFAULT_EXPORT_DIR))) {
+    throw new UserError(
+      `no --out given and ${dirname(DEFAULT_EXPORT_DIR)} is not here (${process.cwd()} is not a plastisort checkout); run from the checkout or pass --out DIR`,
+    );
+  }
+  return DEFAULT_EXPORT_DIR;
+}
+
 export function register(program: Command): void {
   program
     .command('export')
@@ -21,7 +33,7 @@ export function register(program: Command): void {
       'write the firmware files for an int8 .tflite: model_data.h/.cc (16-byte aligned C array), model_info.h (input shape, quantization, labels, SHA-256, arena size) and op_resolver.h (a TFLM MicroMutableOpResolver with exactly the model\'s ops)',
     )
     .argument('<file.tflite>', 'full-int8 model, as written by plastisort quantize')
-    .option('--out <dir>', 'output folder', DEFAULT_EXPORT_DIR)
+    .option('--out <dir>', `output folder (default: ${DEFAULT_EXPORT_DIR}, in a plastisort checkout)`)
     .option('--check', 'write nothing; exit 1 naming every file that is missing or differs from what the model gives', false)
     .addHelpText(
       'after',
@@ -32,7 +44,8 @@ accepts its absence. \`npm run headers\` runs this for the model in models/.
 Exit codes: 0 ok, 1 bad input or stale files (--check).`,
     )
     .action(
-      action(async (file: string, o: { out: string; check: boolean }) => {
+      action(async (file: string, flags: { out?: string; check: boolean }) => {
+        const o = { ...flags, out: flags.out ?? defaultOut() };
         if (o.check) {
           const r = await checkExport(file, o.out);
           if (r.stale.length) {
