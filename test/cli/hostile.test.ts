@@ -146,6 +146,7 @@ const CASES: Record<string, Case[]> = {
     C('--calib 0', ['pipeline', '--out', 'p', '--calib', '0', '--no-hil'], /--calib 0 must be a whole number from 1/),
     C('--views 0', ['pipeline', '--out', 'p', '--views', '0', '--no-hil'], /--views 0 must be a whole number from 1/),
     C('--port that does not exist', ['pipeline', '--out', 'p', '--port', '/dev/does-not-exist'], /--port \/dev\/does-not-exist: no such device/),
+    C('--no-hil with --port', ['pipeline', '--out', 'p', '--no-hil', '--port', '/dev/ttyUSB0'], /^--no-hil skips the stage that --port is for; drop one of them$/),
     C('--data a file', ['pipeline', '--data', 'notes.txt', '--out', 'p'], /--data notes\.txt is a file/),
     C('--out inside --data', ['pipeline', '--data', 'proj/images', '--out', 'proj/images/out', '--no-hil'], /lies inside the input proj\/images/),
   ],

@@ -1,6 +1,7 @@
 import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { runFullPipeline } from '../../pipeline/pipeline.ts';
+import { UserError } from '../../util/errors.ts';
 import { action, parseCalibOption, parseIntOption } from '../run.ts';
 
 interface PipelineCliOptions {
@@ -42,6 +43,9 @@ export function register(program: Command): void {
     .option('--no-hil', 'skip the hardware-in-the-loop stage')
     .action(
       action(async (o: PipelineCliOptions) => {
+        if (!o.hil && (o.port !== undefined || o.baud !== undefined)) {
+          throw new UserError(`--no-hil skips the stage that ${o.port !== undefined ? '--port' : '--baud'} is for; drop one of them`);
+        }
         const out = o.out ?? (o.data ? `out/${basename(resolve(o.data))}` : 'out/default');
         const { paths, outcomes } = await runFullPipeline({
           data: o.data,
