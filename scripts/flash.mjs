@@ -4,7 +4,9 @@
 import { $, argv, path, which } from 'zx';
 
 const root = path.resolve(import.meta.dirname, '..');
-const args = process.argv.slice(process.argv.indexOf(import.meta.filename) + 1);
+// Everything after this script's own path, however it was spelt (npm runs `zx scripts/flash.mjs`).
+const self = process.argv.findIndex((a) => path.resolve(a) === import.meta.filename);
+const args = self < 0 ? [] : process.argv.slice(self + 1);
 $.verbose = true;
 if (!argv.bundle && (await which('idf.py', { nothrow: true }))) {
   await $({ cwd: path.join(root, 'firmware') })`idf.py set-target esp32s3`.nothrow();
@@ -12,4 +14,6 @@ if (!argv.bundle && (await which('idf.py', { nothrow: true }))) {
 } else if (!argv.bundle) {
   console.error('idf.py not on PATH: using the existing build in firmware/build (or pass --bundle DIR)');
 }
-await $`node ${path.join(root, 'dist/plastisort.js')} flash ${args}`;
+// The flasher's own terminal (progress bars, its one-line errors) and its exit code, no zx stack trace.
+const flash = await $({ stdio: 'inherit', verbose: false })`node ${path.join(root, 'dist/plastisort.js')} flash ${args}`.nothrow();
+process.exitCode = flash.exitCode ?? 1;
