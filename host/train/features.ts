@@ -5,7 +5,7 @@
  * holds everything the activations depend on, so a changed input never meets a stale cache.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, statfsSync } from 'node:fs';
+import { existsSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -167,6 +167,8 @@ export async function getFeatures(
   opts: CacheOptions = {},
 ): Promise<FeatureSet> {
   const root = opts.cacheRoot ?? join('.cache', 'features');
+  // Before any extraction (train and finetune check --cache-dir up front: guardCacheDir).
+  if (existsSync(root) && !statSync(root).isDirectory()) throw new UserError(`--cache-dir ${root} is a file; name a folder for the activation cache`);
   const dir = resolve(root, cacheKeyHash(key));
   const t0 = Date.now();
   const cached = await readCache(dir, key, manifest);

@@ -8,7 +8,7 @@ import { RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
 import type { EvalMetrics } from '../shared/metrics.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
-import { guardRunOut, parentManifestPath } from './run-output.ts';
+import { guardCacheDir, guardRunOut, parentManifestPath } from './run-output.ts';
 import { describeBackbone, loadBackbone, type LoadedBackbone } from './backbones.ts';
 import { initBackend } from './backend.ts';
 import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures } from './features.ts';
@@ -147,6 +147,7 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   if (!(hyperIn.lr > 0 && hyperIn.lr < 1)) throw new UserError(`--lr ${hyperIn.lr} must be in (0, 1)`);
   checkThreads(o.threads);
   guardRunOut(o.out, 'train', o);
+  guardCacheDir(o.cacheRoot, o);
   noteReplacedOut(o.out);
 
   const timings: Record<string, number> = {};
@@ -256,7 +257,9 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   if (o.views !== undefined) checkWholeNumber('--views', o.views, 1, 64);
   if (o.seed !== undefined) checkWholeNumber('--seed', o.seed, 0, 2 ** 31 - 1);
   await readRunConfig(o.from); // "not a run folder" before any complaint about --out
-  guardRunOut(o.out, 'finetune', { ...o, manifest: o.manifest ?? parentManifestPath(o.from) });
+  const inputs = { ...o, manifest: o.manifest ?? parentManifestPath(o.from) };
+  guardRunOut(o.out, 'finetune', inputs);
+  guardCacheDir(o.cacheRoot, inputs);
   const backend = await initBackend({ threads: o.threads });
   const { config: parent, model } = await loadRun(o.from);
   const man = await openManifest(o.manifest ?? parent.manifest.path, o.skipVerify);

@@ -28,7 +28,7 @@ export interface OutGuard {
   legacy?: (path: string) => boolean;
 }
 
-function realOrResolved(path: string): string {
+export function realOrResolved(path: string): string {
   const abs = resolve(path);
   try {
     return realpathSync(abs);
@@ -39,7 +39,7 @@ function realOrResolved(path: string): string {
   }
 }
 
-function isInside(child: string, parent: string): boolean {
+export function isInside(child: string, parent: string): boolean {
   const rel = relative(parent, child);
   return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !parse(rel).root;
 }
