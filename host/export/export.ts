@@ -6,7 +6,15 @@ import { readTflite } from '../tflite/reader.ts';
 import { requireSoundModel } from '../tflite/validate.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { asBytes, readInputFile } from '../util/read-input.ts';
-import { BUILD_TIME_FILES, generateFirmwareFiles, type GeneratedFile, type ModelSummary } from './generate.ts';
+import type { TfliteModel } from '../tflite/model.ts';
+import {
+  BUILD_TIME_FILES,
+  checkDeviceContract,
+  generateFirmwareFiles,
+  type DeviceContract,
+  type GeneratedFile,
+  type ModelSummary,
+} from './generate.ts';
 
 /** Where `plastisort export` writes by default, relative to the repository root / working directory. */
 export const DEFAULT_EXPORT_DIR = 'firmware/main/model';
@@ -27,10 +35,20 @@ async function readModelFile(path: string): Promise<Uint8Array> {
   return asBytes(await readInputFile(path, 'the model', 'pass an existing .tflite file'));
 }
 
+/**
+ * The one check of a .tflite meant for the board, shared by export, flash and bundle: the full reader,
+ * the structural checks (as inspect flags them), then the device contract (checkDeviceContract).
+ * Throws a one-line UserError naming `source` and the fix.
+ */
+export function checkModelForDevice(bytes: Uint8Array, source: string): { model: TfliteModel; contract: DeviceContract } {
+  const model = readTflite(bytes, source);
+  requireSoundModel(model, source);
+  return { model, contract: checkDeviceContract(model, source) };
+}
+
 export async function generateFromFile(tflitePath: string): Promise<{ summary: ModelSummary; files: GeneratedFile[] }> {
   const bytes = await readModelFile(tflitePath);
-  const model = readTflite(bytes, tflitePath);
-  requireSoundModel(model, tflitePath);
+  const { model } = checkModelForDevice(bytes, tflitePath);
   return generateFirmwareFiles(bytes, model, tflitePath);
 }
 

@@ -81,7 +81,30 @@ function perTensorQuant(t: Tensor, role: string, source: string): { scale: numbe
   return { scale: q.scale[0]!, zeroPoint: q.zeroPoint[0]! };
 }
 
-export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: string): ModelSummary {
+/**
+ * The most classes the firmware sorts: sorter::kMaxClasses in
+ * firmware/components/sorter_core/include/sorter/decision.h (the score buffer and the class→bin map).
+ */
+export const FIRMWARE_MAX_CLASSES = 32;
+/** Bytes the firmware keeps for the running model's labels, NULs included: g_label_storage in firmware/main/app_main.cc. */
+export const FIRMWARE_LABEL_STORAGE_BYTES = 512;
+
+/** What the firmware reads from a model, as summarizeModel reports it (without the bytes' hash and the arena). */
+export type DeviceContract = Omit<ModelSummary, 'sha256' | 'bytes' | 'arena'> & {
+  /**
+   * What the firmware runs but only with a warning of its own, for a model in the `model` partition:
+   * no plastisort metadata (numbered labels, squash), labels too long for its label storage.
+   */
+  warnings: string[];
+};
+
+/**
+ * The device contract: what firmware/main/tflm_classifier.cc and sorter/model_contract.h need of a
+ * model (one int8 [1,H,W,3] input, one int8 score output with per-tensor quantization, only ops TFLM
+ * has kernels for, at most FIRMWARE_MAX_CLASSES classes, labels in the metadata matching the classes).
+ * Throws a one-line UserError naming the model and the fix. export, flash and bundle all apply it.
+ */
+export function checkDeviceContract(model: TfliteModel, source: string): DeviceContract {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new UserError(
       `${source}: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; the sorter needs one image input and one score output`,
@@ -100,7 +123,14 @@ export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: st
   }
   const inputQuant = perTensorQuant(input, 'input', source);
   const outputQuant = perTensorQuant(output, 'output', source);
+  if (classes > FIRMWARE_MAX_CLASSES) {
+    throw new UserError(
+      `${source}: the output "${output.name}" has ${classes} classes; the firmware sorts at most ${FIRMWARE_MAX_CLASSES} (sorter::kMaxClasses), train a model on ${FIRMWARE_MAX_CLASSES} classes or fewer`,
+    );
+  }
+  const ops = resolverOps(model, source);
   const meta = getPlastisortMetadata(model);
+  const warnings: string[] = [];
   let labels: string[];
   if (meta) {
     if (meta.labels.length !== classes) {
@@ -109,12 +139,19 @@ export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: st
       );
     }
     labels = meta.labels.map(String);
+    const storage = labels.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+    if (storage > FIRMWARE_LABEL_STORAGE_BYTES) {
+      warnings.push(
+        `${source}: its labels take ${storage} bytes, the firmware keeps ${FIRMWARE_LABEL_STORAGE_BYTES}; from the \`model\` partition it would be labelled class_0..class_${classes - 1}`,
+      );
+    }
   } else {
     labels = Array.from({ length: classes }, (_, i) => `class_${i}`);
+    warnings.push(
+      `${source}: no plastisort metadata; from the \`model\` partition the board labels its classes class_0..class_${classes - 1} and squashes frames to ${w}x${h} (create the model with plastisort quantize to carry its labels and resize mode)`,
+    );
   }
   return {
-    sha256: sha256Hex(bytes),
-    bytes: bytes.length,
     inputWidth: w,
     inputHeight: h,
     inputChannels: c,
@@ -123,7 +160,17 @@ export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: st
     labels,
     labelsFromMetadata: meta !== undefined,
     resize: meta?.resize ?? 'squash',
-    ops: resolverOps(model, source),
+    ops,
+    warnings,
+  };
+}
+
+export function summarizeModel(bytes: Uint8Array, model: TfliteModel, source: string): ModelSummary {
+  const { warnings: _warnings, ...contract } = checkDeviceContract(model, source);
+  return {
+    sha256: sha256Hex(bytes),
+    bytes: bytes.length,
+    ...contract,
     arena: estimateArena(model),
   };
 }

@@ -139,3 +139,19 @@ export function resolverOps(model: TfliteModel, source: string): ResolverOp[] {
   if (out.length === 0) throw new UserError(`${source}: the model has no operators; pass a complete .tflite`);
   return out;
 }
+
+/**
+ * Reads an op_resolver.h that `plastisort export` wrote: the ops it registers (TFLite builtin names)
+ * and the SHA-256 of the model it was generated for (its `// model sha256:` line), so a firmware build
+ * can be asked which ops a model from the `model` partition may use.
+ */
+export function parseOpResolverHeader(text: string): { modelSha256?: string; ops: string[] } {
+  const byMethod = new Map(Object.entries(TFLM_RESOLVER_METHODS).map(([op, method]) => [method, op]));
+  const ops: string[] = [];
+  for (const m of text.matchAll(/\bresolver\.(Add\w+)\(\)/g)) {
+    const op = byMethod.get(m[1]!) ?? m[1]!;
+    if (!ops.includes(op)) ops.push(op);
+  }
+  const sha = /^\/\/ model sha256: ([0-9a-f]{64})$/m.exec(text)?.[1];
+  return { modelSha256: sha, ops };
+}

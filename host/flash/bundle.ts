@@ -6,7 +6,7 @@ import { sha256Hex } from '../util/hash.ts';
 import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
-import { readModelForDevice } from './model-file.ts';
+import { readModelForDevice, requireModelOpsInBuild } from './model-file.ts';
 
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
@@ -37,8 +37,10 @@ export interface BundleManifest {
  * `plastisort flash --bundle` checks before writing. The model is read and checked in full first.
  */
 export async function createBundle(flasherArgsPath: string, outDir: string, modelPath?: string): Promise<BundleManifest> {
-  const plan = await loadFlashPlan(flasherArgsPath);
+  // The model first: one the firmware cannot run is refused whatever the build is.
   const model = modelPath ? await readModelForDevice(modelPath) : undefined;
+  const plan = await loadFlashPlan(flasherArgsPath);
+  if (model) requireModelOpsInBuild(model, dirname(flasherArgsPath), plan);
   const srcDir = dirname(flasherArgsPath);
   const manifest: BundleManifest = {
     schema: 'plastisort.bundle/1',

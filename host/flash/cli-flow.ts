@@ -8,7 +8,7 @@ import { verifyBundle } from './bundle.ts';
 import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.ts';
 import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
 import { openSerialLink, type ByteLink } from '../link/port.ts';
-import { readModelForDevice } from './model-file.ts';
+import { readModelForDevice, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
 import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import { RESET_STRATEGIES, type ResetStrategy } from './rom-loader.ts';
 import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
@@ -35,7 +35,7 @@ export interface FlashCommandResult extends FlashResult {
 /** What a flash writes, checked before any port is opened. */
 export interface PreparedFlash {
   plan: FlashPlan;
-  model?: { data: Uint8Array; source: string };
+  model?: DeviceModel;
   images: FlashImage[];
   reset?: ResetStrategy;
 }
@@ -51,6 +51,8 @@ export function parseResetStrategy(text: string | undefined): ResetStrategy | un
 /** Resolves and checks the images, the model and the reset style; touches no board. */
 export async function prepareFlash(opts: FlashCommandOptions): Promise<PreparedFlash> {
   const reset = parseResetStrategy(opts.reset);
+  // The model first: one the firmware cannot run is refused whatever the images are.
+  const model = opts.model ? await readModelForDevice(opts.model) : undefined;
   const flasherArgs = opts.bundle ? await verifyBundle(opts.bundle) : join(opts.build, 'flasher_args.json');
   if (!opts.bundle && !existsSync(flasherArgs)) {
     throw new UserError(
@@ -58,7 +60,8 @@ export async function prepareFlash(opts: FlashCommandOptions): Promise<PreparedF
     );
   }
   const plan = await loadFlashPlan(flasherArgs);
-  const model = opts.model ? await readModelForDevice(opts.model) : undefined;
+  // The app written (or, with --model-only, left) on the board has the build's op resolver.
+  if (model && !opts.bundle) requireModelOpsInBuild(model, opts.build, plan);
   // Checks sizes before a board is touched.
   const images = imagesToWrite(plan, model, opts.modelOnly);
   return { plan, model, images, reset };
