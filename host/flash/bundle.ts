@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
@@ -81,6 +82,11 @@ export async function verifyBundle(dir: string): Promise<string> {
   } catch {
     throw new UserError(`${manifestPath} is missing or not JSON; make the bundle with plastisort bundle`);
   }
+  // flasher_args.json is copied into the bundle but not listed in its manifest.
+  const flasherArgs = join(dir, 'flasher_args.json');
+  if (!existsSync(flasherArgs)) {
+    throw new UserError(`${flasherArgs} is missing from the bundle; copy the whole bundle folder, or make it again with plastisort bundle`);
+  }
   for (const f of manifest.files) {
     let data: Buffer;
     try {
@@ -91,5 +97,5 @@ export async function verifyBundle(dir: string): Promise<string> {
     const sha = sha256Hex(data);
     if (sha !== f.sha256) throw new UserError(`${join(dir, f.path)} does not match the bundle manifest (SHA-256 differs); the bundle is damaged`);
   }
-  return join(dir, 'flasher_args.json');
+  return flasherArgs;
 }

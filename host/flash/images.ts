@@ -66,12 +66,14 @@ function parseOffset(text: string, source: string): number {
 
 /**
  * Reads flasher_args.json (an ESP-IDF build folder or a bundle) and the images it names, and checks
- * them against the partition table before anything touches a board.
+ * them against the partition table before anything touches a board. Its callers name a missing bundle
+ * themselves (verifyBundle); a missing file here is a build folder, and `--build` is the option both
+ * `flash` and `bundle` have.
  */
 export async function loadFlashPlan(flasherArgsPath: string): Promise<FlashPlan> {
   if (!existsSync(flasherArgsPath)) {
     throw new UserError(
-      `${flasherArgsPath} not found: build the firmware first (idf.py build in firmware/) or pass --bundle DIR with a release bundle`,
+      `${flasherArgsPath} not found: build the firmware first (idf.py build in firmware/), or pass --build DIR with the ESP-IDF build folder`,
     );
   }
   const base = dirname(resolve(flasherArgsPath));
