@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { holdsAll, type OutGuard } from '../util/out-dir.ts';
 import type { SplitName } from '../data/manifest.ts';
@@ -26,10 +27,23 @@ function checkInputFile(option: string, path: string, fix: string): void {
   if (statSync(path).isDirectory()) throw new UserError(`${option} ${path} is a folder; ${fix}`);
 }
 
+/**
+ * --run, before the report folder is made or the device contacted (its desktop float pass comes after
+ * the device session): a run folder holding its model.
+ */
+export function checkHilRunFolder(run: string): void {
+  const fix = 'give the run folder the model was quantized from (written by plastisort train or finetune), or leave --run out';
+  if (!existsSync(run)) throw new UserError(`--run ${run}: no such folder; ${fix}`);
+  if (!statSync(run).isDirectory()) throw new UserError(`--run ${run} is a file; ${fix}`);
+  if (!existsSync(join(run, 'config.json'))) throw new UserError(`--run ${run}: not a run folder (no config.json); ${fix}`);
+  if (!existsSync(join(run, 'model', 'model.json'))) throw new UserError(`--run ${run}: model/model.json is missing, the run did not finish; ${fix}`);
+}
+
 /** Every hil option, checked before the model or manifest is read or the report folder is made. */
-export function checkHilOptions(o: { port?: string; sim?: boolean; split: string; dump: number; baud?: number; window: number; timeout: number; retries: number; model: string; manifest: string; journal?: string }): void {
+export function checkHilOptions(o: { port?: string; sim?: boolean; split: string; dump: number; baud?: number; window: number; timeout: number; retries: number; model: string; manifest: string; journal?: string; run?: string }): void {
   checkInputFile('--model', o.model, 'give the .tflite written by plastisort quantize');
   checkInputFile('--manifest', o.manifest, 'give the split manifest written by plastisort data split');
+  if (o.run !== undefined) checkHilRunFolder(o.run);
   if (o.journal && existsSync(o.journal) && statSync(o.journal).isDirectory()) {
     throw new UserError(`--journal ${o.journal} is a folder; give a file, e.g. ${o.journal}/journal.jsonl`);
   }

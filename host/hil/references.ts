@@ -3,7 +3,8 @@
  * each arithmetic variant, journalled like the device's results; and the layer dumps that name the
  * first layer where device and simulator differ.
  */
-import { resolve } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { loadImageRgb } from '../data/images.ts';
 import type { ManifestItem } from '../data/manifest.ts';
@@ -14,10 +15,46 @@ import { progressBar } from '../util/progress.ts';
 import { SorterClient, DeviceError } from '../link/client.ts';
 import { childTransport } from '../link/port.ts';
 import { ROUNDINGS, startStdioSim, stopChild, type Rounding } from '../link/sim-process.ts';
-import type { HilOptions } from './options.ts';
+import { checkHilRunFolder, type HilOptions } from './options.ts';
+import type { PlastisortMetadata } from '../tflite/model.ts';
+import { quantizeReportOf, reportPathFor } from '../quantize/quantize-run.ts';
 import type { Journal } from './journal.ts';
 import { connect, type ImageSource } from './stream.ts';
 import { compareDumps, type DumpReport } from './stats.ts';
+
+function realOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * --run, checked before the device session: a run folder over the model's classes. When the model's
+ * quantize report (or, without one, its metadata's run id) names another run, a one-line warning: the
+ * desktop float figures would then describe another model than the one on the device.
+ */
+export async function checkFloatRun(run: string, model: string, modelBytes: Uint8Array, meta: PlastisortMetadata): Promise<void> {
+  checkHilRunFolder(run);
+  const { readRunConfig } = await import('../train/run-folder.ts');
+  const config = await readRunConfig(run);
+  if (!Array.isArray(config.classes) || config.classes.join('\n') !== meta.labels.join('\n')) {
+    throw new UserError(`--run ${run}: its classes [${(config.classes ?? []).join(', ')}] differ from the model's [${meta.labels.join(', ')}]; pass the run the model was quantized from`);
+  }
+  const report = quantizeReportOf(model, modelBytes);
+  const note = 'its desktop float figures describe another model than the one on the device';
+  if (report?.run && existsSync(report.run)) {
+    if (realOr(report.run) !== realOr(run)) {
+      log.warn(`hil: --run ${run} is not the run ${model} was quantized from (${report.run}, per ${basename(reportPathFor(model))}); ${note}`);
+    }
+    return;
+  }
+  const sourceId = report?.runId ?? meta.runId;
+  if (sourceId !== undefined && sourceId !== config.runId) {
+    log.warn(`hil: --run ${run} (run ${config.runId}) is not the run ${model} was quantized from (run ${sourceId}, per its ${report?.runId ? 'quantize report' : 'metadata'}); ${note}`);
+  }
+}
 
 export async function referencePass(o: HilOptions, journal: Journal, items: ManifestItem[], images: ImageSource, modelBytes: Uint8Array, classes: string[]): Promise<void> {
   if (o.run) {

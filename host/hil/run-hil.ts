@@ -20,7 +20,7 @@ import type { Rounding } from '../link/sim-process.ts';
 import type { HilOptions } from './options.ts';
 import { Journal } from './journal.ts';
 import { ImageSource, streamToDevice } from './stream.ts';
-import { dumpPass, referencePass } from './references.ts';
+import { checkFloatRun, dumpPass, referencePass } from './references.ts';
 import { buildReport, reportMarkdown, type HilReport } from './hil-report.ts';
 
 function sha256Hex(b: Uint8Array): string {
@@ -45,6 +45,8 @@ export async function runHil(o: HilOptions): Promise<{ report: HilReport; report
   }
   const items = manifest.items.filter((it) => it.split === o.split);
   if (!items.length) throw new UserError(`${o.manifest}: split "${o.split}" has no items; choose --split train, val or test`);
+  // The float pass comes after the device session: --run is checked now, not after every image was streamed.
+  if (o.run) await checkFloatRun(o.run, o.model, modelBytes, meta);
   const size = meta.inputSize;
   const images = new ImageSource(items, (it) => manifestItemPath(manifest, it), size, meta.resize);
   const journalPath = resolve(o.journal ?? resolve(o.out, 'journal.jsonl'));

@@ -140,32 +140,51 @@ export function checkQuantizeOptions(runDir: string, opts: QuantizeRunOptions): 
   }
 }
 
-/** The output a quantize report names, or undefined when `reportPath` is not a quantize report. */
-function reportedOutput(reportPath: string): { output: string; outputSha256?: string } | undefined {
+/** What a quantize report says of the file it describes and of the run quantized. */
+interface ReportedOutput {
+  output: string;
+  outputSha256?: string;
+  /** The run folder quantized (absolute path when it was written) and its id. */
+  run?: string;
+  runId?: string;
+}
+
+/** Undefined when `reportPath` is not a quantize report. */
+function reportedOutput(reportPath: string): ReportedOutput | undefined {
   try {
     if (!statSync(reportPath).isFile()) return undefined;
     const r = JSON.parse(readFileSync(reportPath, 'utf8')) as Partial<QuantizeRunReport>;
     if (r.schema !== 'plastisort.quantize-report/1' || typeof r.output !== 'string') return undefined;
-    return { output: r.output, ...(typeof r.outputSha256 === 'string' ? { outputSha256: r.outputSha256 } : {}) };
+    return {
+      output: r.output,
+      ...(typeof r.outputSha256 === 'string' ? { outputSha256: r.outputSha256 } : {}),
+      ...(typeof r.run === 'string' ? { run: r.run } : {}),
+      ...(typeof r.runId === 'string' ? { runId: r.runId } : {}),
+    };
   } catch {
     return undefined;
   }
 }
 
 /**
- * Did quantize write the file at `path`? Its report beside it must name this file (`S/w.tflite` and
- * `S/w` share the report name `S/w.quantize.json`) and, when the report records it, hold its SHA-256.
- * Reports written before `outputSha256` existed are trusted on the file name alone.
+ * The quantize report beside `path` when it describes that very file: it names the file (`S/w.tflite`
+ * and `S/w` share the report name `S/w.quantize.json`) and, when the report records it, the file's
+ * SHA-256 matches. Reports written before `outputSha256` existed are trusted on the file name alone.
  */
-export function quantizeWrote(path: string): boolean {
+export function quantizeReportOf(path: string, bytes?: Uint8Array): ReportedOutput | undefined {
   const described = reportedOutput(reportPathFor(path));
-  if (!described || basename(described.output) !== basename(path)) return false;
-  if (described.outputSha256 === undefined) return true;
+  if (!described || basename(described.output) !== basename(path)) return undefined;
+  if (described.outputSha256 === undefined) return described;
   try {
-    return sha256Hex(readFileSync(path)) === described.outputSha256;
+    return sha256Hex(bytes ?? readFileSync(path)) === described.outputSha256 ? described : undefined;
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Did quantize write the file at `path`? (Its report beside it describes it: quantizeReportOf.) */
+export function quantizeWrote(path: string): boolean {
+  return quantizeReportOf(path) !== undefined;
 }
 
 export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Promise<QuantizeRunReport> {
