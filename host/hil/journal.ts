@@ -46,19 +46,23 @@ export class Journal {
     const j = new Journal(path);
     if (existsSync(path)) {
       const lines = readFileSync(path, 'utf8').split('\n');
+      // A file that does not start with a journal header is someone else's (a README, a split.json):
+      // it is left as it is, and the fix is another --journal, never deleting it.
+      const notJournal = () => new UserError(`${path}: not a plastisort HIL journal; choose another --journal (the file was left as it is)`);
+      const isHeader = (e: unknown): e is { kind: 'header'; [k: string]: unknown } => !!e && typeof e === 'object' && (e as { kind?: unknown }).kind === 'header' && (e as { schema?: unknown }).schema === JOURNAL_SCHEMA;
       lines.forEach((line, n) => {
         if (!line.trim()) return;
         try {
           j.entries.push(JSON.parse(line) as JournalEntry);
         } catch {
+          if (!j.entries.length) throw notJournal();
           // A line cut by a crash mid-write: only the last line can be partial.
-          if (n < lines.length - 2) throw new UserError(`${path}:${n + 1}: not a JSON line; delete the journal to start over`);
+          if (n < lines.length - 2) throw new UserError(`${path}:${n + 1}: not a JSON line; the journal is damaged, delete it to start over`);
         }
+        if (!isHeader(j.entries[0])) throw notJournal();
       });
       const h = j.entries[0];
-      if (!h || h.kind !== 'header' || h.schema !== JOURNAL_SCHEMA) {
-        throw new UserError(`${path}: not a plastisort HIL journal; delete it or choose another --journal`);
-      }
+      if (!isHeader(h)) throw notJournal();
       for (const k of ['modelSha256', 'manifestSha256', 'split']) {
         if (h[k] !== header[k]) {
           throw new UserError(`${path}: journal was written for another ${k} (${String(h[k])}); delete it or choose another --journal to start a new run`);
