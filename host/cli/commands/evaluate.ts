@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder (default: the run folder; for FILE.tflite, FILE-eval/ beside it)')
     .option('--float-run <run>', 'float run to compare a .tflite with (default: the run named in its metadata)')
     .option('--batch-size <n>', 'images per forward pass', parseIntOption('--batch-size', 1), 16)
-    .option('--bootstrap <n>', 'bootstrap resamples for the 95% intervals (0 = off)', parseIntOption('--bootstrap', 0), 1000)
+    .option('--bootstrap <n>', 'bootstrap resamples for the 95% intervals (0 = off)', parseIntOption('--bootstrap'), 1000)
     .option('--seed <n>', 'seed of the bootstrap', parseIntOption('--seed'), 0)
     .option('--limit <n>', 'evaluate only the first N images of the split (quick check)', parseIntOption('--limit', 1))
     .option('--no-verify', "don't re-hash the split's image files against the manifest")
