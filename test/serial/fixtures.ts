@@ -125,19 +125,25 @@ export function simBinary(): string | null {
   }
 }
 
-/** A minimal run folder (plastisort.run/1) with a small float classifier over the same classes. */
-export async function tinyFloatRun(dir: string): Promise<string> {
+/**
+ * A minimal run folder (plastisort.run/1): global average pooling and a dense softmax over `classes`
+ * (by default the same classes as tinyModel); `config` adds or replaces fields of its config.json.
+ */
+export async function tinyFloatRun(dir: string, classes: readonly string[] = CLASSES, config: Record<string, unknown> = {}): Promise<string> {
   const tf = await import('@tensorflow/tfjs');
   const { saveModel } = await import('../../host/train/run-folder.ts');
   const { initBackend } = await import('../../host/train/backend.ts');
   await initBackend();
   const input = tf.input({ shape: [SIZE, SIZE, 3] });
   const pooled = tf.layers.globalAveragePooling2d({}).apply(input) as import('@tensorflow/tfjs').SymbolicTensor;
-  const out = tf.layers.dense({ units: CLASSES.length, activation: 'softmax', kernelInitializer: tf.initializers.randomNormal({ seed: 3 }) }).apply(pooled) as import('@tensorflow/tfjs').SymbolicTensor;
+  const out = tf.layers.dense({ units: classes.length, activation: 'softmax', kernelInitializer: tf.initializers.randomNormal({ seed: 3 }) }).apply(pooled) as import('@tensorflow/tfjs').SymbolicTensor;
   await saveModel(tf.model({ inputs: input, outputs: out }), join(dir, 'model'));
   writeFileSync(
     join(dir, 'config.json'),
-    JSON.stringify({ schema: 'plastisort.run/1', runId: 'tiny', stage: 'baseline', createdAt: '2026-01-01T00:00:00Z', classes: CLASSES, inputSize: SIZE, resize: 'squash', floatScaling: { scale: 1 / 127.5, offset: -1 } }),
+    JSON.stringify({
+      schema: 'plastisort.run/1', runId: 'tiny', stage: 'baseline', createdAt: '2026-01-01T00:00:00Z', classes,
+      inputSize: SIZE, resize: 'squash', floatScaling: { scale: 1 / 127.5, offset: -1 }, ...config,
+    }),
   );
   return dir;
 }
