@@ -62,9 +62,12 @@ export interface ExportResult {
  * Writes the firmware files for a model into outDir. Files whose bytes would not change are left
  * untouched, so their modification times (and the firmware's incremental build) stay put.
  */
-export async function exportModel(tflitePath: string, outDir: string): Promise<ExportResult> {
+export async function exportModel(tflitePath: string, outDir: string, opts: { array?: boolean } = {}): Promise<ExportResult> {
   guardOutDir(outDir, { ...EXPORT_OUTPUT, inputs: [tflitePath] });
-  const { summary, files } = await generateFromFile(tflitePath);
+  const generated = await generateFromFile(tflitePath);
+  const { summary } = generated;
+  // Without the array the ESP-IDF build embeds the model named by PLASTISORT_MODEL_FILE itself.
+  const files = opts.array === false ? generated.files.filter((f) => !BUILD_TIME_FILES.includes(f.name)) : generated.files;
   // No marker: the generated model_info.h identifies the folder (and firmware/ stays free of hidden files).
   await mkdir(outDir, { recursive: true });
   const written: string[] = [];

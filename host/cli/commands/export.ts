@@ -35,6 +35,7 @@ export function register(program: Command): void {
     .argument('<file.tflite>', 'full-int8 model, as written by plastisort quantize')
     .option('--out <dir>', `output folder (default: ${DEFAULT_EXPORT_DIR}, in a plastisort checkout)`)
     .option('--check', 'write nothing; exit 1 naming every file that is missing or differs from what the model gives', false)
+    .option('--no-array', 'write only the three headers; the ESP-IDF build embeds the array itself from PLASTISORT_MODEL_FILE (what npm run headers does)')
     .addHelpText(
       'after',
       `
@@ -44,7 +45,7 @@ accepts its absence. \`npm run headers\` runs this for the model in models/.
 Exit codes: 0 ok, 1 bad input or stale files (--check).`,
     )
     .action(
-      action(async (file: string, flags: { out?: string; check: boolean }) => {
+      action(async (file: string, flags: { out?: string; check: boolean; array: boolean }) => {
         const o = { ...flags, out: flags.out ?? defaultOut() };
         if (o.check) {
           const r = await checkExport(file, o.out);
@@ -57,7 +58,7 @@ Exit codes: 0 ok, 1 bad input or stale files (--check).`,
           for (const p of r.absentBuildTime) log.info(`not present (written by the firmware build): ${p}`);
           return;
         }
-        const r = await exportModel(file, o.out);
+        const r = await exportModel(file, o.out, { array: o.array });
         for (const p of r.written) log.info(`wrote ${p}`);
         for (const p of r.unchanged) log.info(`unchanged ${p}`);
         log.info(describe(r.summary));
