@@ -269,8 +269,9 @@ static sorter::PipelineConfig make_pipeline_config() {
   char err[96];
   if (sorter::parse_bin_map(CONFIG_PLASTISORT_BIN_MAP, g_labels, g_num_labels, &d, err, sizeof err) !=
       sorter::BinMapStatus::kOk) {
-    ESP_LOGE(TAG, "PLASTISORT_BIN_MAP \"%s\": %s; using class i -> bin i", CONFIG_PLASTISORT_BIN_MAP, err);
-    sorter::parse_bin_map("", g_labels, g_num_labels, &d, nullptr, 0);
+    ESP_LOGE(TAG, "PLASTISORT_BIN_MAP \"%s\": %s; every item goes to the reject bin %u until the map names this model's labels",
+             CONFIG_PLASTISORT_BIN_MAP, err, d.reject_bin);
+    sorter::map_all_to_reject(&d, g_num_labels);
   }
   for (size_t i = 0; i < g_num_labels; ++i) ESP_LOGI(TAG, "class %u %s -> bin %u", static_cast<unsigned>(i), g_labels[i], d.class_to_bin[i]);
   ESP_LOGI(TAG, "reject bin %u, threshold %d%% (int8 score >= %d), ties %s", d.reject_bin,

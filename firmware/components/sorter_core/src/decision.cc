@@ -187,4 +187,9 @@ BinMapStatus parse_bin_map(const char* spec, const char* const* labels, size_t n
   return BinMapStatus::kOk;
 }
 
+void map_all_to_reject(DecisionConfig* config, size_t num_labels) {
+  config->num_classes = static_cast<uint8_t>(num_labels < kMaxClasses ? num_labels : kMaxClasses);
+  for (size_t i = 0; i < kMaxClasses; ++i) config->class_to_bin[i] = config->reject_bin;
+}
+
 }  // namespace sorter

@@ -140,3 +140,21 @@ TEST(bin_map_errors_name_the_entry) {
   for (auto& l : many) l = "x";
   CHECK(parse_bin_map("", many, kMaxClasses + 1, &c, err, sizeof err) == BinMapStatus::kTooManyClasses);
 }
+
+TEST(bad_bin_map_sends_every_class_to_reject) {
+  const char* labels[] = {"PET", "HDPE", "PP"};
+  DecisionConfig c = config(0, 0);
+  c.num_bins = 4;
+  c.reject_bin = 3;
+  char err[64];
+  CHECK(parse_bin_map("PET:0,PS:1", labels, 3, &c, err, sizeof err) == BinMapStatus::kUnknownClass);
+  map_all_to_reject(&c, 3);
+  CHECK_EQ(c.num_classes, 3);
+  for (int i = 0; i < 3; ++i) CHECK_EQ(c.class_to_bin[i], 3);
+  // A confident PET still goes to the reject bin, not to bin 0.
+  const int8_t pet[] = {120, -128, -128};
+  c.min_score = 0;
+  const Decision d = decide(pet, 3, c);
+  CHECK_EQ(d.top_class, 0);
+  CHECK_EQ(d.bin, 3);
+}

@@ -73,4 +73,8 @@ enum class BinMapStatus : uint8_t {
 BinMapStatus parse_bin_map(const char* spec, const char* const* labels, size_t num_labels,
                            DecisionConfig* config, char* err, size_t err_len);
 
+// What a bin does when its configured map cannot be used (it names a class the model lacks, ...):
+// every class to the reject bin, so no item lands in another material's bin.
+void map_all_to_reject(DecisionConfig* config, size_t num_labels);
+
 }  // namespace sorter
