@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { UserError } from '../util/errors.ts';
 import type { ByteLink } from '../link/port.ts';
 import { buildModelPartitionImage } from './model-partition.ts';
-import { FlashError, RomLoader, type ResetStrategy } from './rom-loader.ts';
+import { FlashError, PortLostError, RomLoader, type ResetStrategy } from './rom-loader.ts';
 import { modelPartition, type FlashImage, type FlashPlan } from './images.ts';
 import { sha256Hex } from '../util/hash.ts';
 
@@ -76,14 +76,21 @@ export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
   const images = imagesToWrite(opts.plan, opts.model, opts.modelOnly);
   const t0 = performance.now();
   const loader = new RomLoader(opts.link);
+  const regions: FlashedRegion[] = [];
   try {
-    await loader.connect(opts.resetStrategy);
-    const chip = await loader.checkChip();
-    log(`connected to ${chip} on ${opts.link.path}`);
-    const usbJtag = await loader.quietWatchdogsOnUsb();
-    await loader.attachFlash(opts.plan.flashSize);
-    if (opts.baud !== 115200) await loader.changeBaudRate(opts.baud);
-    const regions: FlashedRegion[] = [];
+    let chip: string;
+    let usbJtag: boolean;
+    try {
+      await loader.connect(opts.resetStrategy);
+      chip = await loader.checkChip();
+      log(`connected to ${chip} on ${opts.link.path}`);
+      usbJtag = await loader.quietWatchdogsOnUsb();
+      await loader.attachFlash(opts.plan.flashSize);
+      if (opts.baud !== 115200) await loader.changeBaudRate(opts.baud);
+    } catch (e) {
+      if (e instanceof PortLostError) throw new PortLostError(`${e.message} before anything was written; the board is as it was. ${RECONNECT}`);
+      throw e;
+    }
     for (const img of images) {
       const started = performance.now();
       const data = padToWord(img.data);
@@ -93,20 +100,30 @@ export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
         await loader.writeFlash(img.offset, data, (w, total) => opts.onProgress?.(img.role, w, total), opts.compress ?? true);
         md5 = await loader.flashMd5(img.offset, data.length);
       } catch (e) {
-        throw halfWritten(img, e as Error);
+        throw halfWritten(img, e as Error, regions);
       }
       if (md5 !== expected) {
         throw halfWritten(
           img,
           new FlashError(`MD5 mismatch after writing ${img.file} at ${hex(img.offset)}: expected ${expected}, the board has ${md5}`),
+          regions,
         );
       }
       regions.push({ role: img.role, offset: img.offset, bytes: data.length, md5, seconds: (performance.now() - started) / 1000 });
       log(`wrote ${img.role} ${img.file} (${img.data.length} bytes at ${hex(img.offset)}), MD5 verified`);
     }
     // Without reset lines, FLASH_END asks the ROM to run the new app.
-    if (opts.resetStrategy === 'none') await loader.runUserCode();
-    else await loader.hardReset();
+    try {
+      if (opts.resetStrategy === 'none') await loader.runUserCode();
+      else await loader.hardReset();
+    } catch (e) {
+      if (e instanceof PortLostError) {
+        throw new PortLostError(
+          `${e.message} after every region was written and verified by MD5 (${regions.map((r) => r.role).join(', ')}), before the reset into the app; reconnect the board (or tap RESET) and it boots the new firmware`,
+        );
+      }
+      throw e;
+    }
     return {
       chip,
       usbJtag,
@@ -120,13 +137,25 @@ export async function flashBoard(opts: FlashOptions): Promise<FlashResult> {
   }
 }
 
-function halfWritten(img: FlashImage, cause: Error): Error {
+const RECONNECT = 'Reconnect the board (check the USB cable) and run the same command again';
+
+/**
+ * The error for a region whose write or check failed: what is on the board now and what to do. A port
+ * that went away or a refusal stays a user error (exit 1); anything else is a bug, with the same words.
+ */
+function halfWritten(img: FlashImage, cause: Error, done: FlashedRegion[] = []): Error {
   const consequence =
     img.role === 'app'
       ? 'the app is half-written and the board will not boot it until a flash succeeds'
       : img.role === 'model'
         ? 'the model partition is invalid; the firmware will fall back to its built-in model'
         : `the ${img.role} region is half-written; the board may not boot until a flash succeeds`;
+  if (cause instanceof PortLostError) {
+    const before = done.length ? ` (${done.map((r) => r.role).join(', ')} written and verified before it)` : '';
+    return new PortLostError(
+      `${cause.message} while writing the ${img.role} (${img.file} at ${hex(img.offset)}); ${consequence}${before}. ${RECONNECT}`,
+    );
+  }
   const msg = `${cause.message}; ${consequence}. Re-run plastisort flash (a lower --baud helps on long cables)`;
   return cause instanceof UserError ? new FlashError(msg) : new Error(msg, { cause });
 }

@@ -1,6 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import { UserError } from '../util/errors.ts';
-import type { ByteLink } from '../link/port.ts';
+import { LinkClosedError, type ByteLink } from '../link/port.ts';
 import { sleep } from '../util/sleep.ts';
 import {
   CHIP_DETECT_MAGIC_REG,
@@ -22,6 +22,14 @@ import {
 import { SlipDecoder, slipEncode } from './slip.ts';
 
 export class FlashError extends UserError {}
+
+/** The port went away (board unplugged, cable pulled): retrying on it is pointless; the user reconnects. */
+export class PortLostError extends FlashError {}
+
+/** A LinkClosedError from the port as the flasher's user-facing error; anything else as it is. */
+function portLost(e: unknown): unknown {
+  return e instanceof LinkClosedError ? new PortLostError(e.message) : e;
+}
 
 export const RESET_STRATEGIES = ['classic', 'usb-jtag', 'none'] as const;
 export type ResetStrategy = (typeof RESET_STRATEGIES)[number];
@@ -86,7 +94,9 @@ export class RomLoader {
 
   async command(cmd: number, data: Uint8Array, chk = 0, timeoutMs = this.defaultTimeoutMs): Promise<ResponsePacket> {
     this.responses.length = 0;
-    await this.link.write(slipEncode(encodeCommand(cmd, data, chk)));
+    await this.link.write(slipEncode(encodeCommand(cmd, data, chk))).catch((e: unknown) => {
+      throw portLost(e);
+    });
     const r = await this.nextResponse(cmd, timeoutMs);
     const name = CMD_NAMES[cmd] ?? `0x${cmd.toString(16)}`;
     if (!r) throw new FlashError(`${this.link.path}: no answer to ${name} within ${timeoutMs} ms; is the board in download mode?`);
@@ -101,6 +111,7 @@ export class RomLoader {
     try {
       await this.link.setSignals({ dtr, rts });
     } catch (e) {
+      if (e instanceof LinkClosedError) throw portLost(e);
       throw new FlashError(
         `${this.link.path}: cannot set DTR/RTS (${(e as Error).message}); a pty, socat or ser2net port has no modem lines: put the board in download mode by hand (hold BOOT, tap RESET) and pass --reset none`,
       );
@@ -142,7 +153,7 @@ export class RomLoader {
           this.responses.length = 0;
           return;
         } catch (e) {
-          if (!(e instanceof FlashError)) throw e;
+          if (!(e instanceof FlashError) || e instanceof PortLostError) throw e;
         }
       }
     }
@@ -195,7 +206,9 @@ export class RomLoader {
 
   async changeBaudRate(baud: number): Promise<void> {
     await this.command(Cmd.CHANGE_BAUDRATE, words(baud, 0));
-    await this.link.setBaudRate(baud);
+    await this.link.setBaudRate(baud).catch((e: unknown) => {
+      throw portLost(e);
+    });
     await sleep(50);
     this.responses.length = 0;
   }
@@ -210,7 +223,7 @@ export class RomLoader {
         await this.command(cmd, payload, checksum(block), timeoutMs);
         return;
       } catch (e) {
-        if (!(e instanceof FlashError) || attempt >= WRITE_BLOCK_ATTEMPTS) throw e;
+        if (!(e instanceof FlashError) || e instanceof PortLostError || attempt >= WRITE_BLOCK_ATTEMPTS) throw e;
         this.retries++;
         await sleep(150);
       }

@@ -1,5 +1,5 @@
 import { SorterClient } from '../link/client.ts';
-import { byteLinkTransport, type ByteLink } from '../link/port.ts';
+import { LinkClosedError, byteLinkTransport, type ByteLink } from '../link/port.ts';
 import { UserError } from '../util/errors.ts';
 import { sleep } from '../util/sleep.ts';
 import { sha256Hex } from '../util/hash.ts';
@@ -27,6 +27,20 @@ export interface VerifyExpectation {
  * written model partition, is an error, not a warning.
  */
 export async function verifyFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyExpectation): Promise<FlashedIdentity> {
+  try {
+    return await askFlashedBoard(link, appBaud, expect);
+  } catch (e) {
+    // Unplugged after the reset: what was written stands, only the question went unanswered.
+    if (e instanceof LinkClosedError) {
+      throw new UserError(
+        `${e.message} after the flash; every region was verified by MD5 before the reset, only the check of the running app was cut off. Reconnect the board; to check it, run the same command again`,
+      );
+    }
+    throw e;
+  }
+}
+
+async function askFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyExpectation): Promise<FlashedIdentity> {
   await link.setBaudRate(appBaud);
   await sleep(expect.bootMs ?? 500);
   const client = new SorterClient(byteLinkTransport(link), { timeoutMs: expect.timeoutMs ?? 3000, retries: 2 });

@@ -68,26 +68,50 @@ async function openPort(path: string, baudRate: number, opts: { binding?: Bindin
   return port;
 }
 
-/** Opens a serial port for the flasher. */
+/**
+ * Opens a serial port for the flasher. A port that goes away (the board unplugged: a write fails with
+ * EIO, or node-serialport closes it as disconnected) makes every later call fail with LinkClosedError
+ * naming the port, never an unhandled 'error' event.
+ */
 export async function openSerialLink(path: string, baudRate: number, binding?: BindingInterface): Promise<ByteLink> {
   const port = await openPort(path, baudRate, binding ? { binding } : {});
   const listeners = new Set<(chunk: Uint8Array) => void>();
+  let lost: string | undefined;
+  const lose = (why: string) => {
+    lost ??= why;
+  };
   port.on('data', (chunk: Buffer) => {
     for (const l of listeners) l(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   });
+  // A failed write also reaches the stream's 'error' event, and a disconnect closes the port.
+  port.on('error', (e: Error) => lose(e.message));
+  port.on('close', (e: Error | null) => {
+    if (e) lose(e.message);
+  });
+  const gone = () => new LinkClosedError(`${path}: the port went away (${lost ?? 'closed'})`);
+  /** A port operation's callback as a promise; once the port is gone, its failure names that. */
+  const call = (op: (cb: (err: Error | null | undefined) => void) => void) =>
+    new Promise<void>((resolve, reject) => {
+      if (lost) return reject(gone());
+      op((err) => (err ? reject(lost ? gone() : err) : resolve()));
+    });
   return {
     path,
     write: (data) =>
       new Promise<void>((resolve, reject) => {
-        port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) => (err ? reject(err) : resolve()));
+        if (lost) return reject(gone());
+        port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), (err) => {
+          if (!err) return resolve();
+          lose(`write failed: ${err.message}`);
+          reject(gone());
+        });
       }),
     onData(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    setSignals: (signals) => new Promise<void>((resolve, reject) => port.set(signals, (err) => (err ? reject(err) : resolve()))),
-    setBaudRate: (baudRate) =>
-      new Promise<void>((resolve, reject) => port.update({ baudRate }, (err) => (err ? reject(err) : resolve()))),
+    setSignals: (signals) => call((cb) => port.set(signals, cb)),
+    setBaudRate: (baudRate) => call((cb) => port.update({ baudRate }, cb)),
     close: () =>
       new Promise<void>((resolve) => {
         if (!port.isOpen) return resolve();

@@ -1,8 +1,18 @@
 import type { BindingInterface, BindingPortInterface, OpenOptions, PortStatus } from '@serialport/bindings-interface';
 import type { RomEmulator } from './rom-emulator.ts';
 
+export interface EmulatedPortOptions {
+  /**
+   * The board is unplugged after this many writes reach it: every later write fails with EIO, as the
+   * native binding's write(2) does once the USB device is gone.
+   */
+  failWritesAfter?: number;
+  /** Called before each write with its 0-based index, so a test can see where a flash stood. */
+  onWrite?: (index: number) => void;
+}
+
 /** A node-serialport binding whose one port is the emulated board, so the flasher's real stream code runs. */
-export function emulatorBinding(emulator: RomEmulator, path = '/dev/ttyEMU0'): BindingInterface {
+export function emulatorBinding(emulator: RomEmulator, path = '/dev/ttyEMU0', portOptions: EmulatedPortOptions = {}): BindingInterface {
   const productId = emulator.wiring === 'usb-jtag' ? '1001' : 'ea60';
   const vendorId = emulator.wiring === 'usb-jtag' ? '303a' : '10c4';
   return {
@@ -11,7 +21,7 @@ export function emulatorBinding(emulator: RomEmulator, path = '/dev/ttyEMU0'): B
     },
     async open(options: OpenOptions) {
       if (options.path !== path) throw new Error(`ENOENT: no such port ${options.path}`);
-      return new EmulatedPort(emulator, options);
+      return new EmulatedPort(emulator, options, portOptions);
     },
   };
 }
@@ -21,10 +31,12 @@ class EmulatedPort implements BindingPortInterface {
   readonly openOptions: Required<OpenOptions>;
   private readonly pending: Uint8Array[] = [];
   private readWaiter: (() => void) | undefined;
+  private writes = 0;
 
   constructor(
     private readonly emulator: RomEmulator,
     options: OpenOptions,
+    private readonly portOptions: EmulatedPortOptions = {},
   ) {
     this.openOptions = {
       dataBits: 8,
@@ -65,6 +77,12 @@ class EmulatedPort implements BindingPortInterface {
 
   async write(buffer: Buffer): Promise<void> {
     if (!this.isOpen) throw Object.assign(new Error('port closed'), { canceled: true });
+    const index = this.writes++;
+    this.portOptions.onWrite?.(index);
+    const limit = this.portOptions.failWritesAfter;
+    if (limit !== undefined && index >= limit) {
+      throw Object.assign(new Error('EIO: i/o error, write'), { errno: -5, code: 'EIO', syscall: 'write' });
+    }
     await this.emulator.fromHost(new Uint8Array(buffer));
   }
 
