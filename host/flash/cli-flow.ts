@@ -9,7 +9,8 @@ import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.
 import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
 import { openSerialLink, type ByteLink } from '../link/port.ts';
 import { readModelForDevice, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
-import { choosePort, listSerialPorts, resetStrategyFor } from './ports.ts';
+import type { BindingInterface } from '@serialport/bindings-interface';
+import { choosePort, findPort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import { RESET_STRATEGIES, type ResetStrategy } from './rom-loader.ts';
 import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
 
@@ -118,18 +119,33 @@ export async function flashOverLink(
   }
 }
 
-/** `plastisort flash`: checks the images, finds the port and its reset style, flashes and verifies. */
-export async function runFlashCommand(opts: FlashCommandOptions): Promise<FlashCommandResult> {
+/**
+ * `plastisort flash`: checks the images, finds the port and its reset style, flashes and verifies.
+ * Without --reset the style follows the port's USB id, whether the port was found or named with --port
+ * (usb-jtag for the S3's own USB-Serial-JTAG, 303A:1001; else classic, also for a port the list lacks,
+ * such as a pty). `binding` replaces the native serial binding (tests: the emulated board's).
+ */
+export async function runFlashCommand(opts: FlashCommandOptions, io: { binding?: BindingInterface } = {}): Promise<FlashCommandResult> {
   const prepared = await prepareFlash(opts);
   let portPath = opts.port;
-  let reset: ResetStrategy = prepared.reset ?? 'classic';
+  let reset: ResetStrategy;
   if (!portPath) {
-    const chosen = choosePort(await listSerialPorts());
+    const chosen = choosePort(await listSerialPorts(io.binding));
     portPath = chosen.path;
     reset = prepared.reset ?? resetStrategyFor(chosen);
     log.info(`using ${portPath} (USB ${chosen.vendorId ?? '?'}:${chosen.productId ?? '?'})`);
+  } else if (prepared.reset) {
+    reset = prepared.reset;
+  } else {
+    const listed = findPort(portPath, await listSerialPorts(io.binding));
+    reset = listed ? resetStrategyFor(listed) : 'classic';
+    log.info(
+      listed
+        ? `--port ${portPath}: USB ${listed.vendorId ?? '?'}:${listed.productId ?? '?'}, reset style ${reset}`
+        : `--port ${portPath}: not among the USB serial ports, reset style ${reset} (set --reset to choose)`,
+    );
   }
-  const link = await openSerialLink(portPath, 115200);
+  const link = await openSerialLink(portPath, 115200, io.binding);
   try {
     return await flashOverLink(prepared, link, reset, opts);
   } finally {

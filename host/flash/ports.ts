@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import type { BindingInterface } from '@serialport/bindings-interface';
 import { UserError } from '../util/errors.ts';
 
 export interface SerialPortInfo {
@@ -38,10 +39,10 @@ export function listSysfsPorts(sysRoot = '/sys/class/tty'): SerialPortInfo[] {
   return ports;
 }
 
-export async function listSerialPorts(): Promise<SerialPortInfo[]> {
+/** The machine's serial ports with their USB ids; `binding` lists another binding's ports (tests: the emulated board's). */
+export async function listSerialPorts(binding?: Pick<BindingInterface, 'list'>): Promise<SerialPortInfo[]> {
   try {
-    const { SerialPort } = await import('serialport');
-    const listed = await SerialPort.list();
+    const listed = binding ? await binding.list() : await (await import('serialport')).SerialPort.list();
     return listed.map((p) => ({ path: p.path, vendorId: p.vendorId?.toLowerCase(), productId: p.productId?.toLowerCase() }));
   } catch {
     // node-serialport lists through udevadm on Linux; without it, read sysfs ourselves.
@@ -60,6 +61,24 @@ export function choosePort(ports: SerialPortInfo[]): SerialPortInfo {
     throw new UserError(`${candidates.length} boards found (${candidates.map((p) => p.path).join(', ')}); choose one with --port`);
   }
   return candidates[0]!;
+}
+
+/** A path as the port list names it: symbolic links (/dev/serial/by-id/…) resolved, macOS's cu./tty. twins as one. */
+function canonicalPortPath(path: string): string {
+  let p = path;
+  try {
+    p = realpathSync(path);
+  } catch {
+    // Not a file here (COM3, or a port that is gone): compare the name as given.
+  }
+  p = p.replace(/^\/dev\/cu\./, '/dev/tty.');
+  return process.platform === 'win32' ? p.toUpperCase() : p;
+}
+
+/** The listed port a `--port` path names, when the list has it (a pty or a network port is not listed). */
+export function findPort(path: string, ports: SerialPortInfo[]): SerialPortInfo | undefined {
+  const want = canonicalPortPath(path);
+  return ports.find((p) => p.path === path) ?? ports.find((p) => canonicalPortPath(p.path) === want);
 }
 
 /** USB-Serial-JTAG (Espressif PID 0x1001) resets through its own line decoding. */

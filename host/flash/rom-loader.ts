@@ -157,9 +157,14 @@ export class RomLoader {
         }
       }
     }
-    throw new FlashError(
-      `${this.link.path}: no ESP bootloader answered after ${attempts} resets; hold BOOT, tap RESET, and try again, or check --port`,
-    );
+    // The other wiring is the likelier fix: the S3's own USB port ignores the classic sequence.
+    const instead =
+      strategy === 'classic'
+        ? 'if this is the ESP32-S3\'s own USB port (USB id 303A:1001, e.g. a XIAO ESP32S3), pass --reset usb-jtag; else hold BOOT, tap RESET and pass --reset none, or check --port'
+        : strategy === 'usb-jtag'
+          ? 'if the board is behind a USB-UART bridge (CP210x, CH34x, FTDI), pass --reset classic; else hold BOOT, tap RESET and pass --reset none, or check --port'
+          : 'put the board in download mode (hold BOOT, tap RESET) and try again, or pass --reset usb-jtag (the S3\'s own USB port) or --reset classic (a USB-UART bridge), or check --port';
+    throw new FlashError(`${this.link.path}: no ESP bootloader answered after ${attempts} ${strategy === 'none' ? 'tries' : 'resets'} (--reset ${strategy}); ${instead}`);
   }
 
   async readReg(address: number): Promise<number> {

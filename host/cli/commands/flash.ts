@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .option('--bundle <dir>', 'release bundle made by `plastisort bundle` (instead of --build)')
     .option('--model <file.tflite>', 'also write this model into the `model` partition')
     .option('--model-only', 'write only the model partition (needs --model); the app stays as it is', false)
-    .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge), usb-jtag (the S3\'s own USB port), or none (board already in download mode, e.g. a pty) (default: from the USB id of the port found, usb-jtag for 303A:1001 else classic; classic with --port)')
+    .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge), usb-jtag (the S3\'s own USB port), or none (board already in download mode, e.g. a pty) (default: from the USB id of the port, found or given with --port: usb-jtag for 303A:1001, else classic; classic for a port not listed as USB, e.g. a pty)')
     .option('--no-compress', 'send the images uncompressed (FLASH_DATA) instead of zlib blocks the ROM inflates')
     .option('--app-baud <n>', 'baud rate of the app protocol for the post-flash check', parseIntOption('--app-baud'), 115200)
     .option('--no-verify', 'skip asking the app for its firmware version and model hash after the reset')
