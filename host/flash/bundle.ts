@@ -7,7 +7,7 @@ import { sha256Hex } from '../util/hash.ts';
 import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
-import { readModelForDevice, requireModelOpsInBuild } from './model-file.ts';
+import { readModelForDevice, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
 
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
@@ -75,6 +75,11 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
 
 /** Checks a bundle's files against its manifest; returns the path of its flasher_args.json. */
 export async function verifyBundle(dir: string): Promise<string> {
+  return (await readBundle(dir)).flasherArgs;
+}
+
+/** A bundle whose files match its manifest: its flasher_args.json and the manifest. */
+export async function readBundle(dir: string): Promise<{ flasherArgs: string; manifest: BundleManifest }> {
   const manifestPath = join(dir, 'manifest.json');
   let manifest: BundleManifest;
   try {
@@ -97,5 +102,29 @@ export async function verifyBundle(dir: string): Promise<string> {
     const sha = sha256Hex(data);
     if (sha !== f.sha256) throw new UserError(`${join(dir, f.path)} does not match the bundle manifest (SHA-256 differs); the bundle is damaged`);
   }
-  return flasherArgs;
+  return { flasherArgs, manifest };
+}
+
+/**
+ * The model a bundle carries (made with `plastisort bundle --model`), checked as `flash --model` checks
+ * one, or undefined for a bundle without a model. Its partition image must be the bundle's
+ * model-partition.bin at the offset flash_args gives esptool, so both flash the same bytes.
+ */
+export async function readBundleModel(dir: string, manifest: BundleManifest, plan: FlashPlan): Promise<DeviceModel | undefined> {
+  const entry = manifest.files.find((f) => f.role === 'model');
+  const imageEntry = manifest.files.find((f) => f.role === 'model-partition');
+  if (!entry && !imageEntry) return undefined;
+  if (!entry || !imageEntry) {
+    throw new UserError(
+      `${join(dir, 'manifest.json')} lists ${entry ? entry.path : imageEntry!.path} without the model's ${entry ? BUNDLE_MODEL_IMAGE : 'model.tflite'}; make the bundle again with plastisort bundle --model, or pass --no-model to write the firmware only`,
+    );
+  }
+  const model = await readModelForDevice(join(dir, entry.path));
+  const image = modelPartitionImage(plan, model);
+  if (image.sha256 !== imageEntry.sha256 || image.offset !== imageEntry.offset) {
+    throw new UserError(
+      `${join(dir, imageEntry.path)} is not the partition image of ${join(dir, entry.path)} at 0x${image.offset.toString(16)}, so esptool and plastisort would write different models; make the bundle again with plastisort bundle --model`,
+    );
+  }
+  return model;
 }

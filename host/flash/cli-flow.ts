@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
 import { appImageElfSha256 } from './app-image.ts';
-import { verifyBundle } from './bundle.ts';
+import { readBundle, readBundleModel } from './bundle.ts';
 import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.ts';
 import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
 import { openSerialLink, type ByteLink } from '../link/port.ts';
@@ -19,7 +19,8 @@ export interface FlashCommandOptions {
   baud: number;
   bundle?: string;
   build: string;
-  model?: string;
+  /** A .tflite to write into the model partition; false (--no-model) leaves a bundle's model out. */
+  model?: string | false;
   modelOnly: boolean;
   reset?: string;
   /** Send compressed blocks (default true). */
@@ -49,18 +50,31 @@ export function parseResetStrategy(text: string | undefined): ResetStrategy | un
   return text as ResetStrategy;
 }
 
-/** Resolves and checks the images, the model and the reset style; touches no board. */
+/**
+ * Resolves and checks the images, the model and the reset style; touches no board. A bundle made with
+ * `plastisort bundle --model` writes its model too, as esptool with its flash_args does, unless --model
+ * names another one or --no-model leaves the model partition as it is.
+ */
 export async function prepareFlash(opts: FlashCommandOptions): Promise<PreparedFlash> {
   const reset = parseResetStrategy(opts.reset);
+  if (opts.model === false && opts.modelOnly) {
+    throw new UserError('--no-model with --model-only would write nothing; drop one of them');
+  }
   // The model first: one the firmware cannot run is refused whatever the images are.
-  const model = opts.model ? await readModelForDevice(opts.model) : undefined;
-  const flasherArgs = opts.bundle ? await verifyBundle(opts.bundle) : join(opts.build, 'flasher_args.json');
-  if (!opts.bundle && !existsSync(flasherArgs)) {
+  let model = opts.model ? await readModelForDevice(opts.model) : undefined;
+  const bundle = opts.bundle ? await readBundle(opts.bundle) : undefined;
+  const flasherArgs = bundle ? bundle.flasherArgs : join(opts.build, 'flasher_args.json');
+  if (!bundle && !existsSync(flasherArgs)) {
     throw new UserError(
       `no firmware build at ${opts.build} (flasher_args.json missing): install ESP-IDF and run npm run flash, or build with idf.py in firmware/, or pass --bundle DIR`,
     );
   }
   const plan = await loadFlashPlan(flasherArgs);
+  if (bundle && opts.model === undefined) {
+    model = await readBundleModel(opts.bundle!, bundle.manifest, plan);
+    if (model) log.info(`writing the bundle's model ${model.source} into the model partition too (--no-model leaves the partition as it is)`);
+    else if (opts.modelOnly) throw new UserError(`--model-only: the bundle ${opts.bundle} holds no model; pass --model FILE.tflite`);
+  }
   // The app written (or, with --model-only, left) on the board has the build's op resolver.
   if (model && !opts.bundle) requireModelOpsInBuild(model, opts.build, plan);
   // Checks sizes before a board is touched.

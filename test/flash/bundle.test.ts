@@ -27,15 +27,18 @@ function parseFlashArgs(text: string): { settings: string; files: { address: num
 }
 
 describe('release bundles', () => {
-  it('packs the images, the model and their SHA-256s, and flashes from the bundle alone', async () => {
-    const { images, out, manifest } = await bundleWithModel();
+  it('packs the images, the model and their SHA-256s, and flashes from the bundle alone, its model included', async () => {
+    const { images, model, out, manifest } = await bundleWithModel();
     expect(manifest.files.map((f) => f.role).sort()).toEqual(['app', 'bootloader', 'esptool-args', 'model', 'model-partition', 'partition-table']);
     expect(await verifyBundle(out)).toBe(join(out, 'flasher_args.json'));
 
     const emulator = new RomEmulator();
     const result = await runFlashCommandOn(emulator, { bundle: out, build: '/nonexistent', baud: 921600, modelOnly: false, verify: false });
-    expect(result.regions.map((r) => r.role)).toEqual(['bootloader', 'partition-table', 'app']);
+    // The bundle's model partition too, as esptool writes it from flash_args (it was left out before).
+    expect(result.regions.map((r) => r.role)).toEqual(['bootloader', 'partition-table', 'app', 'model']);
     expect(Buffer.from(emulator.flash.subarray(APP_OFFSET, APP_OFFSET + images.app!.length)).equals(Buffer.from(images.app!))).toBe(true);
+    const blob = buildModelPartitionImage(model);
+    expect(Buffer.from(emulator.flash.subarray(MODEL_OFFSET, MODEL_OFFSET + blob.length)).equals(Buffer.from(blob))).toBe(true);
   });
 
   it("writes esptool's flash_args, and esptool-js flashing those files leaves the model partition the firmware reads", async () => {

@@ -16,14 +16,15 @@ export function register(program: Command): void {
     .option('--baud <n>', 'transfer rate after sync at 115200', parseIntOption('--baud'), 460800)
     .option('--build <dir>', 'ESP-IDF build folder holding flasher_args.json', 'firmware/build')
     .option('--bundle <dir>', 'release bundle made by `plastisort bundle` (instead of --build)')
-    .option('--model <file.tflite>', 'also write this model into the `model` partition')
-    .option('--model-only', 'write only the model partition (needs --model); the app stays as it is', false)
+    .option('--model <file.tflite>', 'also write this model into the `model` partition (with --bundle: instead of the bundle\'s model)')
+    .option('--no-model', 'with --bundle: leave the bundle\'s model out (write the firmware only; the model partition stays as it is)')
+    .option('--model-only', 'write only the model partition (--model, or the bundle\'s model); the app stays as it is', false)
     .option('--reset <style>', 'reset into the bootloader: classic (DTR/RTS bridge), usb-jtag (the S3\'s own USB port), or none (board already in download mode, e.g. a pty) (default: from the USB id of the port, found or given with --port: usb-jtag for 303A:1001, else classic; classic for a port not listed as USB, e.g. a pty)')
     .option('--no-compress', 'send the images uncompressed (FLASH_DATA) instead of zlib blocks the ROM inflates')
     .option('--app-baud <n>', 'baud rate of the app protocol for the post-flash check', parseIntOption('--app-baud'), 115200)
     .option('--no-verify', 'skip asking the app for its firmware version and model hash after the reset')
     .action(
-      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string; modelOnly: boolean; reset?: string; compress: boolean; verify: boolean; appBaud: number }) => {
+      action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string | false; modelOnly: boolean; reset?: string; compress: boolean; verify: boolean; appBaud: number }) => {
         const result = await runFlashCommand(o);
         const rate = result.bytesWritten / Math.max(result.seconds, 1e-3);
         process.stdout.write(
