@@ -3,11 +3,12 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeDirAtomic, stableJson } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
+import { log } from '../util/log.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
-import { readModelForDevice, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
+import { firmwareResolver, readModelForDevice, requireModelOps, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
 
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
@@ -30,6 +31,12 @@ export interface BundleManifest {
   chip: string;
   flashSettings: { flash_mode: string; flash_size: string; flash_freq: string };
   files: { path: string; role: string; offset?: number; bytes: number; sha256: string }[];
+  /**
+   * The op resolver the bundle's app was built with (its op_resolver.h, matched to the app by the
+   * built-in model's SHA-256), so `flash --bundle --model` can refuse a model the app cannot run. Absent
+   * when the build's resolver could not be known, and in bundles made before it was recorded.
+   */
+  opResolver?: { modelSha256: string; ops: string[] };
 }
 
 /**
@@ -43,11 +50,13 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
   const plan = await loadFlashPlan(flasherArgsPath);
   if (model) requireModelOpsInBuild(model, dirname(flasherArgsPath), plan);
   const srcDir = dirname(flasherArgsPath);
+  const fw = firmwareResolver(srcDir, plan);
   const manifest: BundleManifest = {
     schema: 'plastisort.bundle/1',
     chip: plan.chip,
     flashSettings: plan.flashSettings,
     files: [],
+    ...(fw ? { opResolver: { modelSha256: fw.modelSha256, ops: fw.ops } } : {}),
   };
   await writeDirAtomic(outDir, async (tmp) => {
     await copyFile(flasherArgsPath, join(tmp, 'flasher_args.json'));
@@ -127,4 +136,29 @@ export async function readBundleModel(dir: string, manifest: BundleManifest, pla
     );
   }
   return model;
+}
+
+/**
+ * Refuses a model with an op the bundle's app does not register (as `flash --build` does with the build's
+ * op_resolver.h), from the op list the manifest records. A bundle without that list cannot be checked:
+ * `warn` says why (default: a warning line), and the model is written unchecked.
+ */
+export function requireModelOpsInBundle(model: DeviceModel, dir: string, manifest: BundleManifest, plan: FlashPlan, warn?: (line: string) => void): void {
+  const rec = manifest.opResolver;
+  const app = plan.images.find((i) => i.role === 'app');
+  const why = !rec
+    ? `${join(dir, 'manifest.json')} records no op resolver for its firmware (a bundle made before plastisort recorded it, or from a build whose op_resolver.h was not found or not the app's)`
+    : !app || !Buffer.from(app.data.buffer, app.data.byteOffset, app.data.byteLength).includes(Buffer.from(rec.modelSha256, 'hex'))
+      ? `the op resolver ${join(dir, 'manifest.json')} records is not its app's (the app does not hold its model SHA-256 ${rec.modelSha256.slice(0, 16)}…)`
+      : undefined;
+  if (why) {
+    (warn ?? log.warn)(`${why}; the ops of ${model.source} are not checked against the bundle's firmware (make the bundle again with plastisort bundle to record them)`);
+    return;
+  }
+  requireModelOps(
+    model,
+    rec!.ops,
+    `the firmware in bundle ${dir} lacks (its op resolver has ${rec!.ops.join(' ')}, for its built-in model)`,
+    'choose a model with those ops, or rebuild the firmware for this model (put it at models/default.tflite, run npm run headers, rebuild) and make the bundle again',
+  );
 }

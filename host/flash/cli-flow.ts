@@ -4,7 +4,7 @@ import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
 import { appImageElfSha256 } from './app-image.ts';
-import { readBundle, readBundleModel } from './bundle.ts';
+import { readBundle, readBundleModel, requireModelOpsInBundle } from './bundle.ts';
 import { flashBoard, imagesToWrite, padToWord, type FlashResult } from './flash.ts';
 import { loadFlashPlan, type FlashImage, type FlashPlan } from './images.ts';
 import { openSerialLink, type ByteLink } from '../link/port.ts';
@@ -75,8 +75,10 @@ export async function prepareFlash(opts: FlashCommandOptions): Promise<PreparedF
     if (model) log.info(`writing the bundle's model ${model.source} into the model partition too (--no-model leaves the partition as it is)`);
     else if (opts.modelOnly) throw new UserError(`--model-only: the bundle ${opts.bundle} holds no model; pass --model FILE.tflite`);
   }
-  // The app written (or, with --model-only, left) on the board has the build's op resolver.
-  if (model && !opts.bundle) requireModelOpsInBuild(model, opts.build, plan);
+  // The app written (or, with --model-only, left) on the board has the build's (or bundle's) op resolver.
+  if (model && !bundle) requireModelOpsInBuild(model, opts.build, plan);
+  // The bundle's own model was checked when the bundle was made; one that cannot be checked is only news for --model.
+  if (model && bundle) requireModelOpsInBundle(model, opts.bundle!, bundle.manifest, plan, opts.model ? undefined : () => {});
   // Checks sizes before a board is touched.
   const images = imagesToWrite(plan, model, opts.modelOnly);
   return { plan, model, images, reset };

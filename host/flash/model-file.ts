@@ -41,6 +41,8 @@ export async function readModelForDevice(path: string): Promise<DeviceModel> {
 export interface FirmwareResolver {
   header: string;
   ops: string[];
+  /** The built-in model's SHA-256 the header was generated for (found in the app image). */
+  modelSha256: string;
 }
 
 /** Where the firmware in a build folder found its op_resolver.h: ESP-IDF's project_description.json, else BUILD/../main/model. */
@@ -75,7 +77,7 @@ export function firmwareResolver(buildDir: string, plan: FlashPlan): FirmwareRes
     }
     const { modelSha256, ops } = parseOpResolverHeader(text);
     if (!modelSha256 || ops.length === 0 || !appBytes.includes(Buffer.from(modelSha256, 'hex'))) continue;
-    return { header, ops };
+    return { header, ops, modelSha256 };
   }
   return undefined;
 }
@@ -88,10 +90,17 @@ export function firmwareResolver(buildDir: string, plan: FlashPlan): FirmwareRes
 export function requireModelOpsInBuild(model: DeviceModel, buildDir: string, plan: FlashPlan): void {
   const fw = firmwareResolver(buildDir, plan);
   if (!fw) return;
-  const missing = model.contract.ops.map((o) => o.op).filter((op) => !fw.ops.includes(op));
-  if (missing.length === 0) return;
-  throw new UserError(
-    `${model.source}: the model uses ${missing.join(', ')}, which the firmware in ${buildDir} lacks (its op resolver ${fw.header} has ${fw.ops.join(' ')}, ` +
-      `for its built-in model), so the board would refuse it and run the built-in model; put the model at models/default.tflite, run npm run headers and rebuild the firmware`,
+  requireModelOps(
+    model,
+    fw.ops,
+    `the firmware in ${buildDir} lacks (its op resolver ${fw.header} has ${fw.ops.join(' ')}, for its built-in model)`,
+    'put the model at models/default.tflite, run npm run headers and rebuild the firmware',
   );
+}
+
+/** Refuses a model with an op outside `ops`; `lacks` says whose resolver that is, `fix` what to do. */
+export function requireModelOps(model: DeviceModel, ops: readonly string[], lacks: string, fix: string): void {
+  const missing = model.contract.ops.map((o) => o.op).filter((op) => !ops.includes(op));
+  if (missing.length === 0) return;
+  throw new UserError(`${model.source}: the model uses ${missing.join(', ')}, which ${lacks}, so the board would refuse it and run the built-in model; ${fix}`);
 }
