@@ -4,6 +4,7 @@
 // --dump DIR writes every operator's output as DIR/NNN.bin plus DIR/index.json (order, names, sizes).
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -122,6 +123,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!dump_dir.empty()) {
+    std::error_code made;
+    std::filesystem::create_directories(dump_dir, made);
+    if (made) {
+      std::fprintf(stderr, "int8-run: --dump %s: cannot create the folder (%s)\n", dump_dir.c_str(), made.message().c_str());
+      return 1;
+    }
     std::ostringstream index;
     index << "[\n";
     for (size_t i = 0; i < engine.dump_tensor_count(); ++i) {
@@ -132,7 +139,7 @@ int main(int argc, char** argv) {
       char file[32];
       std::snprintf(file, sizeof file, "%03zu.bin", i);
       if (!write_file(dump_dir + "/" + file, reinterpret_cast<const uint8_t*>(data), len)) {
-        std::fprintf(stderr, "int8-run: cannot write %s/%s (does the directory exist?)\n", dump_dir.c_str(), file);
+        std::fprintf(stderr, "int8-run: cannot write %s/%s\n", dump_dir.c_str(), file);
         return 1;
       }
       index << "  {\"index\": " << i << ", \"name\": \"" << json_escape(name) << "\", \"file\": \"" << file
