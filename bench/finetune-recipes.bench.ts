@@ -21,6 +21,10 @@ const seeds = (process.env.SEEDS ?? '1,2').split(',').map(Number);
 const resize = process.env.RESIZE ?? 'center-crop';
 
 type Recipe = Omit<FinetuneOptions, 'from' | 'out'>;
+// The `full` preset before commit 6695e42 (3 views, 5 epochs, mixup), and before f173aad (8 views,
+// 8 epochs, mixup): the bases the older recipes were measured on.
+const FULL_V1: Recipe = { preset: 'full', views: 3, epochs: 5, patience: 5, mixup: 0.4, cutmix: 0 };
+const FULL_V2: Recipe = { preset: 'full', mixup: 0.4, cutmix: 0 };
 const RECIPES: Record<string, Recipe> = {
   fast: { preset: 'fast' },
   // AdamW, head at 1e-3 and each block below it at half the rate of the one above, warm-up + cosine.
@@ -32,17 +36,22 @@ const RECIPES: Record<string, Recipe> = {
   'ld05-wd-cos5-mix': { preset: 'fast', lr: 1e-3, layerDecay: 0.5, weightDecay: 0.05, schedule: 'cosine', warmupEpochs: 1, epochs: 5, patience: 5, mixup: 0.4 },
   'ld05-wd-cos5': { preset: 'fast', lr: 1e-3, layerDecay: 0.5, weightDecay: 0.05, schedule: 'cosine', warmupEpochs: 1, epochs: 5, patience: 5 },
   'ld05-cos6-mix': { preset: 'fast', lr: 1e-3, layerDecay: 0.5, weightDecay: 0.05, schedule: 'cosine', warmupEpochs: 1, epochs: 6, patience: 6, mixup: 0.4 },
-  // More cached views (near-fresh augmentation per epoch), and a deeper boundary with gentler layer decay.
+  // Today's `full` preset. Entries recorded under this name before commit 6695e42 ran what full-v1 is
+  // now; each entry's `settings` and `finished` say which.
   full: { preset: 'full' },
-  'full-e10': { preset: 'full', epochs: 10, patience: 10 },
-  'full-v8-e8': { preset: 'full', views: 8, epochs: 8, patience: 8 },
-  'b9-ld07-v6-e8': { preset: 'full', unfreezeFrom: 'block_9_expand', layerDecay: 0.7, views: 6, epochs: 8, patience: 8 },
+  // The recipes below are spelt out against the preset as it was when they were measured, so they
+  // reproduce bench/results/finetune-recipes.json whatever `full` is today.
+  'full-v1': FULL_V1,
+  // More cached views (near-fresh augmentation per epoch), and a deeper boundary with gentler layer decay.
+  'full-e10': { ...FULL_V1, epochs: 10, patience: 10 },
+  'full-v8-e8': { ...FULL_V1, views: 8, epochs: 8, patience: 8 },
+  'b9-ld07-v6-e8': { ...FULL_V1, unfreezeFrom: 'block_9_expand', layerDecay: 0.7, views: 6, epochs: 8, patience: 8 },
   // Weight averaging over the cosine tail, and over a longer run's last half.
-  'full-swa4': { preset: 'full', averageLast: 4 },
-  'full-e12-swa6': { preset: 'full', epochs: 12, patience: 12, averageLast: 6 },
+  'full-swa4': { ...FULL_V2, averageLast: 4 },
+  'full-e12-swa6': { ...FULL_V2, epochs: 12, patience: 12, averageLast: 6 },
   // CutMix of the 14×14 block_12_add maps, alone and alternating with mixup.
-  'full-cutmix': { preset: 'full', mixup: 0, cutmix: 1 },
-  'full-mix-cutmix': { preset: 'full', cutmix: 1 },
+  'full-cutmix': { ...FULL_V2, mixup: 0, cutmix: 1 },
+  'full-mix-cutmix': { ...FULL_V2, cutmix: 1 },
 };
 const wanted = (process.env.RECIPES ?? 'fast').split(',');
 for (const r of wanted) if (!RECIPES[r]) throw new Error(`unknown recipe ${r}; known: ${Object.keys(RECIPES).join(', ')}`);
@@ -92,7 +101,11 @@ async function write(): Promise<void> {
 
 for (const seed of seeds) {
   const from = join(work, `baseline-${resize}-seed${seed}`);
-  if (!existsSync(join(from, 'config.json'))) throw new Error(`${from} is missing: run SEEDS=${seed} npm run bench -- paper-protocol first`);
+  if (!existsSync(join(from, 'config.json'))) {
+    // As the int8 benches do: nothing to fine-tune, so nothing is written for this seed.
+    console.warn(`finetune-recipes: seed ${seed} skipped — no baseline at ${from}; run SEEDS=${seed} npm run bench -- paper-protocol first`);
+    continue;
+  }
   for (const name of wanted) {
     const settings = RECIPES[name]!;
     const r = await finetuneRun({ ...settings, from, out: join(root, '.cache/bench/finetune-recipes', `${name}-seed${seed}`) });

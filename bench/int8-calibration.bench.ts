@@ -133,6 +133,11 @@ function rules(): Record<string, (cs: Candidate[]) => Candidate> {
 }
 
 async function writeResults(): Promise<void> {
+  // No seed had a run: keep the committed figures rather than replace them by an empty file.
+  if (candidates.length === 0) {
+    console.warn(`int8-calibration: no seed had a paper-protocol run; ${outFile} left as it was (run npm run bench -- paper-protocol first)`);
+    return;
+  }
   const groups = new Map<string, Candidate[]>();
   for (const c of candidates) {
     const k = `${c.seed}|${c.calib >= 1000 ? 'all' : c.calib}`;

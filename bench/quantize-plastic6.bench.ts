@@ -4,7 +4,7 @@
  * the time `plastisort quantize` takes (calibration and method choice included).
  *
  * The run to quantize: `--run DIR`, else $PLASTISORT_QUANTIZE_RUN, else the paper-protocol benchmark's
- * fine-tuned run (.cache/bench/paper-protocol/finetuned-seed1). When none exists it trains a STAND-IN
+ * fine-tuned run (.cache/bench/paper-protocol/finetuned-center-crop-seed1). When none exists it trains a STAND-IN
  * (said so in the results): a frozen-backbone baseline at 224 with the ImageNet backbone from ../shared
  * (BASE_EPOCHS, default 8, one view per image).
  *   npm run bench -- quantize-plastic6
@@ -79,17 +79,17 @@ async function standInRun(): Promise<string> {
 }
 
 if (!args.run && !process.env.PLASTISORT_QUANTIZE_RUN && (!existsSync(data) || !existsSync(backbone))) {
-  console.warn(`quantize-plastic6: skipped — needs --run DIR, or ${data} and ${backbone} to train a stand-in`);
+  console.warn(`quantize-plastic6: skipped — needs PLASTISORT_QUANTIZE_RUN=DIR, or ${data} and ${backbone} to train a stand-in`);
   process.exit(0);
 }
 
 const backend = await initBackend();
-const paperRun = join(root, '.cache/bench/paper-protocol/finetuned-seed1');
+const paperRun = join(root, '.cache/bench/paper-protocol/finetuned-center-crop-seed1');
 let runDir = args.run ?? process.env.PLASTISORT_QUANTIZE_RUN;
 let provenance = 'given';
 if (!runDir && existsSync(join(paperRun, 'model', 'model.json'))) {
   runDir = paperRun;
-  provenance = 'paper-protocol benchmark, fine-tuned, split seed 1';
+  provenance = 'paper-protocol benchmark, fine-tuned, centre crop, split seed 1';
 }
 if (!runDir) {
   runDir = await standInRun();

@@ -8,7 +8,9 @@ const all = (await fs.readdir(path.join(root, 'bench')))
   .filter((f) => f.endsWith('.bench.ts'))
   .map((f) => f.replace(/\.bench\.ts$/, ''))
   .sort();
-const wanted = argv._.length ? argv._.map(String) : all;
+// paper-protocol first: finetune-recipes, int8-*, quantize-plastic6 start from the runs it caches.
+const FIRST = ['paper-protocol'];
+const wanted = argv._.length ? argv._.map(String) : [...FIRST.filter((b) => all.includes(b)), ...all.filter((b) => !FIRST.includes(b))];
 for (const name of wanted) {
   if (!all.includes(name)) {
     console.error(`bench: no benchmark "${name}"; known: ${all.join(', ') || '(none)'}`);
