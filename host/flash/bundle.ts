@@ -26,6 +26,64 @@ export function esptoolFlashArgs(plan: FlashPlan, extra: { offset: number; file:
   return lines.join('\n') + '\n';
 }
 
+/** The technician's instructions in a bundle. */
+export const BUNDLE_README = 'README.txt';
+
+const ROLE_TEXT: Record<string, string> = {
+  bootloader: 'second-stage bootloader',
+  'partition-table': 'partition table',
+  app: 'the sorter firmware (app)',
+  model: 'the model (.tflite), for reading; written as model-partition.bin',
+  'model-partition': 'model partition image (64-byte header + model.tflite)',
+  'esptool-args': "esptool's arguments: flash settings, then offset and file of each image",
+  readme: 'this file',
+};
+
+/**
+ * README.txt of a bundle: what each file is and the two ways to flash it. Made only from the manifest
+ * and flash_args (no date, no absolute path), so the same build and model give the same bytes.
+ */
+export function bundleReadme(manifest: BundleManifest, flashArgs: string): string {
+  const rows: [string, string][] = [
+    ...manifest.files.map((f): [string, string] => [
+      f.path,
+      `${ROLE_TEXT[f.role] ?? 'image'}${f.offset === undefined ? '' : `, at 0x${f.offset.toString(16)}`}`,
+    ]),
+    [BUNDLE_README, ROLE_TEXT.readme!],
+    ['manifest.json', 'the SHA-256 of each file above, checked by plastisort flash before it writes'],
+    ['flasher_args.json', "ESP-IDF's list of the images and their offsets, read by plastisort flash"],
+  ];
+  const width = Math.max(...rows.map(([p]) => p.length));
+  const hasModel = manifest.files.some((f) => f.role === 'model-partition');
+  const esptoolArgs = flashArgs.trim().split('\n').join(' ');
+  const { flash_size, flash_mode, flash_freq } = manifest.flashSettings;
+  return [
+    `plastisort bundle: firmware${hasModel ? ' and model' : ''} for an ESP32-S3 bin (${flash_size} flash, ${flash_mode}, ${flash_freq})`,
+    '',
+    'Files',
+    ...rows.map(([p, what]) => `  ${p.padEnd(width)}  ${what}`),
+    '',
+    'To flash a bin, plug it in over USB and run, where DIR is this folder:',
+    '',
+    '  plastisort flash --bundle DIR [--port PORT]',
+    '',
+    `It checks each file against manifest.json, writes ${hasModel ? 'the firmware and the model' : 'the firmware'}, verifies each region by MD5`,
+    'and asks the board which firmware and model it runs. Without --port it finds the board by USB id;',
+    `name the port when several are plugged in.${hasModel ? ' --no-model writes the firmware only.' : ''}`,
+    '',
+    'Without plastisort, esptool.py (ESP-IDF, or pip install esptool) writes the same, run in this folder:',
+    '',
+    '  esptool.py --chip esp32s3 write_flash @flash_args',
+    '',
+    'which is:',
+    '',
+    `  esptool.py --chip esp32s3 write_flash ${esptoolArgs}`,
+    '',
+    'esptool.py does not check manifest.json, nor which firmware the board runs afterwards.',
+    '',
+  ].join('\n');
+}
+
 export interface BundleManifest {
   schema: 'plastisort.bundle/1';
   chip: string;
@@ -77,6 +135,9 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
     const flashArgs = esptoolFlashArgs(plan, extra);
     await writeFile(join(tmp, 'flash_args'), flashArgs);
     manifest.files.push({ path: 'flash_args', role: 'esptool-args', bytes: Buffer.byteLength(flashArgs), sha256: sha256Hex(flashArgs) });
+    const readme = bundleReadme(manifest, flashArgs);
+    await writeFile(join(tmp, BUNDLE_README), readme);
+    manifest.files.push({ path: BUNDLE_README, role: 'readme', bytes: Buffer.byteLength(readme), sha256: sha256Hex(readme) });
     await writeFile(join(tmp, 'manifest.json'), stableJson(manifest));
   }, BUNDLE_OUTPUT);
   return manifest;
