@@ -4,22 +4,16 @@
  * records the op resolver its app was built with. A bundle without that record says why it cannot check.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { createBundle, type BundleManifest } from '../../host/flash/bundle.ts';
 import { prepareFlash } from '../../host/flash/cli-flow.ts';
-import { generateFirmwareFiles } from '../../host/export/generate.ts';
-import { readTflite } from '../../host/tflite/reader.ts';
-import { writeTflite } from '../../host/tflite/writer.ts';
 import { UserError } from '../../host/util/errors.ts';
 import { log } from '../../host/util/log.ts';
-import { espImage, makeBuildDir } from '../../testing/flash/build-fixture.ts';
-import { int8Classifier, type FixtureOptions } from '../export/fixtures.ts';
+import { projectWithBuild, tfliteOf } from './project-with-build.ts';
 
-const model = (o: FixtureOptions = {}) => writeTflite(int8Classifier(o));
+const model = tfliteOf;
 
 /**
  * A project: firmware/build whose app holds its built-in model's SHA-256 (unless appKnowsHeader is
@@ -27,20 +21,12 @@ const model = (o: FixtureOptions = {}) => writeTflite(int8Classifier(o));
  * SOFTMAX), a bundle made from the build, a model with the build's ops and one with DEPTHWISE_CONV_2D, ADD.
  */
 async function project(opts: { appKnowsHeader?: boolean } = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'bundle-ops-'));
-  const builtin = model();
-  const { summary, files } = generateFirmwareFiles(builtin, readTflite(builtin, 'builtin'), 'builtin');
-  const app = espImage(40_000, 3);
-  if (opts.appKnowsHeader !== false) app.set(Buffer.from(summary.sha256, 'hex'), 20_000);
-  const build = join(dir, 'firmware', 'build');
-  await makeBuildDir(build, undefined, undefined, app);
-  mkdirSync(join(dir, 'firmware', 'main', 'model'), { recursive: true });
-  for (const f of files) if (f.name === 'op_resolver.h') writeFileSync(join(dir, 'firmware', 'main', 'model', f.name), f.content);
+  const { dir, build, builtinSha } = await projectWithBuild('bundle-ops-', opts);
   const bundle = join(dir, 'bundle');
   await createBundle(join(build, 'flasher_args.json'), bundle);
   writeFileSync(join(dir, 'residual.tflite'), model({ residual: true }));
   writeFileSync(join(dir, 'plain.tflite'), model({ seed: 5 }));
-  return { dir, build, bundle, builtinSha: summary.sha256 };
+  return { dir, build, bundle, builtinSha };
 }
 
 describe('flash --bundle --model checks the model\'s ops against the bundle\'s firmware', () => {

@@ -5,7 +5,7 @@
  * opened. What the firmware only warns about (no plastisort metadata) is a warning.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,12 +15,11 @@ import { readModelForDevice } from '../../host/flash/model-file.ts';
 import { log } from '../../host/util/log.ts';
 import { prepareFlash } from '../../host/flash/cli-flow.ts';
 import { exportModel } from '../../host/export/export.ts';
-import { FIRMWARE_LABEL_STORAGE_BYTES, FIRMWARE_MAX_CLASSES, generateFirmwareFiles } from '../../host/export/generate.ts';
+import { FIRMWARE_LABEL_STORAGE_BYTES, FIRMWARE_MAX_CLASSES } from '../../host/export/generate.ts';
 import { parseOpResolverHeader } from '../../host/export/ops.ts';
-import { readTflite } from '../../host/tflite/reader.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { UserError } from '../../host/util/errors.ts';
-import { espImage, makeBuildDir } from '../../testing/flash/build-fixture.ts';
+import { projectWithBuild } from './project-with-build.ts';
 import { int8Classifier, type FixtureOptions } from '../export/fixtures.ts';
 
 const cli = resolve('dist/plastisort.js');
@@ -48,16 +47,7 @@ function uint8InputModel(): Uint8Array {
  * leaves them. The built-in model is the classifier without the residual block (no DEPTHWISE_CONV_2D, ADD).
  */
 async function project(opts: { appKnowsHeader?: boolean } = {}): Promise<{ dir: string; build: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'model-contract-'));
-  const builtin = model();
-  const { summary, files } = generateFirmwareFiles(builtin, readTflite(builtin, 'builtin'), 'builtin');
-  const app = espImage(40_000, 3);
-  if (opts.appKnowsHeader !== false) app.set(Buffer.from(summary.sha256, 'hex'), 20_000);
-  const build = join(dir, 'firmware', 'build');
-  await makeBuildDir(build, undefined, undefined, app);
-  mkdirSync(join(dir, 'firmware', 'main', 'model'), { recursive: true });
-  for (const f of files) if (f.name === 'op_resolver.h') writeFileSync(join(dir, 'firmware', 'main', 'model', f.name), f.content);
-  return { dir, build };
+  return projectWithBuild('model-contract-', opts);
 }
 
 async function rejection(p: Promise<unknown>): Promise<Error> {
