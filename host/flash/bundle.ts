@@ -26,6 +26,9 @@ export function esptoolFlashArgs(plan: FlashPlan, extra: { offset: number; file:
   return lines.join('\n') + '\n';
 }
 
+/** ESP-IDF's image list in a bundle: which image goes to which flash offset. */
+export const BUNDLE_FLASHER_ARGS = 'flasher_args.json';
+
 /** The technician's instructions in a bundle. */
 export const BUNDLE_README = 'README.txt';
 
@@ -36,6 +39,7 @@ const ROLE_TEXT: Record<string, string> = {
   model: 'the model (.tflite), for reading; written as model-partition.bin',
   'model-partition': 'model partition image (64-byte header + model.tflite)',
   'esptool-args': "esptool's arguments: flash settings, then offset and file of each image",
+  'flasher-args': "ESP-IDF's list of the images and their offsets, read by plastisort flash",
   readme: 'this file',
 };
 
@@ -51,7 +55,8 @@ export function bundleReadme(manifest: BundleManifest, flashArgs: string): strin
     ]),
     [BUNDLE_README, ROLE_TEXT.readme!],
     ['manifest.json', 'the SHA-256 of each file above, checked by plastisort flash before it writes'],
-    ['flasher_args.json', "ESP-IDF's list of the images and their offsets, read by plastisort flash"],
+    // Bundles made before flasher_args.json was listed in the manifest.
+    ...(manifest.files.some((f) => f.path === BUNDLE_FLASHER_ARGS) ? [] : [[BUNDLE_FLASHER_ARGS, ROLE_TEXT['flasher-args']!] as [string, string]]),
   ];
   const width = Math.max(...rows.map(([p]) => p.length));
   const hasModel = manifest.files.some((f) => f.role === 'model-partition');
@@ -117,7 +122,10 @@ export async function createBundle(flasherArgsPath: string, outDir: string, mode
     ...(fw ? { opResolver: { modelSha256: fw.modelSha256, ops: fw.ops } } : {}),
   };
   await writeDirAtomic(outDir, async (tmp) => {
-    await copyFile(flasherArgsPath, join(tmp, 'flasher_args.json'));
+    // The offsets plastisort writes at come from flasher_args.json: covered by the manifest like every image.
+    const flasherArgs = await readFile(flasherArgsPath);
+    await writeFile(join(tmp, BUNDLE_FLASHER_ARGS), flasherArgs);
+    manifest.files.push({ path: BUNDLE_FLASHER_ARGS, role: 'flasher-args', bytes: flasherArgs.length, sha256: sha256Hex(flasherArgs) });
     for (const img of plan.images) {
       await mkdir(dirname(join(tmp, img.file)), { recursive: true });
       await copyFile(join(srcDir, img.file), join(tmp, img.file));
@@ -148,8 +156,12 @@ export async function verifyBundle(dir: string): Promise<string> {
   return (await readBundle(dir)).flasherArgs;
 }
 
-/** A bundle whose files match its manifest: its flasher_args.json and the manifest. */
-export async function readBundle(dir: string): Promise<{ flasherArgs: string; manifest: BundleManifest }> {
+/**
+ * A bundle whose files match its manifest: its flasher_args.json and the manifest. A bundle made before
+ * the manifest listed flasher_args.json is read with a warning (`warn`, default a warning line) that its
+ * flash offsets cannot be checked.
+ */
+export async function readBundle(dir: string, warn?: (line: string) => void): Promise<{ flasherArgs: string; manifest: BundleManifest }> {
   const manifestPath = join(dir, 'manifest.json');
   let manifest: BundleManifest;
   try {
@@ -157,10 +169,20 @@ export async function readBundle(dir: string): Promise<{ flasherArgs: string; ma
   } catch {
     throw new UserError(`${manifestPath} is missing or not JSON; make the bundle with plastisort bundle`);
   }
-  // flasher_args.json is copied into the bundle but not listed in its manifest.
-  const flasherArgs = join(dir, 'flasher_args.json');
+  const flasherArgs = join(dir, BUNDLE_FLASHER_ARGS);
   if (!existsSync(flasherArgs)) {
     throw new UserError(`${flasherArgs} is missing from the bundle; copy the whole bundle folder, or make it again with plastisort bundle`);
+  }
+  // flasher_args.json decides where each image goes; a bundle that does not list it cannot have its offsets checked.
+  const argsEntry = manifest.files.find((f) => f.path === BUNDLE_FLASHER_ARGS);
+  if (!argsEntry) {
+    (warn ?? log.warn)(
+      `${manifestPath} records no SHA-256 for ${BUNDLE_FLASHER_ARGS} (a bundle made before plastisort recorded it), so the flash offsets it gives cannot be checked; make the bundle again with plastisort bundle to record it`,
+    );
+  } else if (sha256Hex(await readFile(flasherArgs)) !== argsEntry.sha256) {
+    throw new UserError(
+      `${flasherArgs} was changed after the bundle was made (its SHA-256 is not the one ${manifestPath} records), so the flash offsets it gives cannot be trusted; re-copy the bundle`,
+    );
   }
   for (const f of manifest.files) {
     let data: Buffer;

@@ -29,7 +29,7 @@ function parseFlashArgs(text: string): { settings: string; files: { address: num
 describe('release bundles', () => {
   it('packs the images, the model and their SHA-256s, and flashes from the bundle alone, its model included', async () => {
     const { images, model, out, manifest } = await bundleWithModel();
-    expect(manifest.files.map((f) => f.role).sort()).toEqual(['app', 'bootloader', 'esptool-args', 'model', 'model-partition', 'partition-table', 'readme']);
+    expect(manifest.files.map((f) => f.role).sort()).toEqual(['app', 'bootloader', 'esptool-args', 'flasher-args', 'model', 'model-partition', 'partition-table', 'readme']);
     expect(await verifyBundle(out)).toBe(join(out, 'flasher_args.json'));
 
     const emulator = new RomEmulator();
