@@ -4,8 +4,11 @@ import { runFlashCommand } from '../../flash/cli-flow.ts';
 import { action, parseIntOption } from '../run.ts';
 import { BUNDLE_OUTPUT } from '../../flash/bundle-output.ts';
 import { guardOutDir } from '../../util/out-dir.ts';
+import { UserError } from '../../util/errors.ts';
 
 export function register(program: Command): void {
+  let modelGiven: string | undefined;
+  let noModelGiven = false;
   program
     .command('flash')
     .summary('write firmware and/or model to a bin over USB')
@@ -23,8 +26,16 @@ export function register(program: Command): void {
     .option('--no-compress', 'send the images uncompressed (FLASH_DATA) instead of zlib blocks the ROM inflates')
     .option('--app-baud <n>', 'baud rate of the app protocol for the post-flash check', parseIntOption('--app-baud'), 115200)
     .option('--no-verify', 'skip asking the app for its firmware version and model hash after the reset')
+    // --model and --no-model share commander's `model` key, where the last one would silently win: note each as it is parsed.
+    .on('option:model', (file: string) => (modelGiven = file))
+    .on('option:no-model', () => (noModelGiven = true))
     .action(
       action(async (o: { port?: string; baud: number; build: string; bundle?: string; model?: string | false; modelOnly: boolean; reset?: string; compress: boolean; verify: boolean; appBaud: number }) => {
+        if (modelGiven !== undefined && noModelGiven) {
+          throw new UserError(
+            `--model ${modelGiven} and --no-model contradict each other (the one writes that model, the other leaves the model partition as it is); pass only one of them`,
+          );
+        }
         const result = await runFlashCommand(o);
         const rate = result.bytesWritten / Math.max(result.seconds, 1e-3);
         process.stdout.write(
