@@ -12,7 +12,7 @@ import { readModelForDevice, requireModelOpsInBuild, type DeviceModel } from './
 import type { BindingInterface } from '@serialport/bindings-interface';
 import { choosePort, findPort, listSerialPorts, resetStrategyFor } from './ports.ts';
 import { RESET_STRATEGIES, type ResetStrategy } from './rom-loader.ts';
-import { verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
+import { describeFlashedIdentity, verifyFlashedBoard, type FlashedIdentity } from './verify.ts';
 
 export interface FlashCommandOptions {
   port?: string;
@@ -125,8 +125,9 @@ export async function flashOverLink(
       result.identity = await verifyFlashedBoard(link, opts.appBaud ?? 115200, {
         model: model?.data,
         appElfSha256: app ? appImageElfSha256(app.data) : undefined,
+        app: app?.data,
       });
-      log.info(`the board answers: firmware ${result.identity.firmwareVersion}, model ${result.identity.modelSha256.slice(0, 16)}…`);
+      log.info(describeFlashedIdentity(result.identity));
     }
     return result;
   } finally {

@@ -9,6 +9,16 @@ export interface FlashedIdentity {
   modelSha256: string;
   /** The running app's ELF SHA-256, when it reports one. */
   appElfSha256?: string;
+  /** The class labels of the running model, as INFO reports them. */
+  labels: string[];
+  /**
+   * Where the running model came from: `partition` (the `model` partition: the model this flash wrote,
+   * or one left there when the app was written without a model), `built-in` (the array compiled into the
+   * app). Undefined when neither a model nor an app was written, so nothing tells them apart.
+   */
+  modelSource?: 'partition' | 'built-in';
+  /** Whether this flash wrote the model the board runs. */
+  modelWritten: boolean;
 }
 
 export interface VerifyExpectation {
@@ -16,6 +26,11 @@ export interface VerifyExpectation {
   model?: Uint8Array;
   /** app_elf_sha256 of the flashed app image (appImageElfSha256), when an app was written. */
   appElfSha256?: string;
+  /**
+   * The app image written, when one was: it holds its built-in model's SHA-256 (model_info.h's
+   * kModelSha256), which tells the built-in model from one in the model partition.
+   */
+  app?: Uint8Array;
   /** Time the app needs to boot before it answers. */
   bootMs?: number;
   timeoutMs?: number;
@@ -74,9 +89,30 @@ async function askFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyEx
       );
     }
   }
+  // The firmware runs the model partition's model when it can, else its built-in one.
+  const builtIn = expect.app ? Buffer.from(expect.app.buffer, expect.app.byteOffset, expect.app.byteLength).includes(Buffer.from(info.modelSha256, 'hex')) : undefined;
+  const modelSource = expect.model ? 'partition' : builtIn === undefined ? undefined : builtIn ? 'built-in' : 'partition';
   return {
     firmwareVersion: info.firmwareVersion,
     modelSha256: info.modelSha256,
     ...(info.appElfSha256 !== undefined ? { appElfSha256: info.appElfSha256 } : {}),
+    labels: info.labels,
+    ...(modelSource ? { modelSource } : {}),
+    modelWritten: expect.model !== undefined,
   };
+}
+
+/**
+ * One line for the technician: the firmware, the model the board runs (SHA-256 prefix), where it came
+ * from and its classes, so a model for other classes is seen at once.
+ */
+export function describeFlashedIdentity(id: FlashedIdentity): string {
+  const source =
+    id.modelSource === 'built-in'
+      ? 'built into the app'
+      : id.modelSource === 'partition'
+        ? `from the model partition (${id.modelWritten ? 'written now' : 'left from an earlier flash'})`
+        : 'from the model partition or built into the app (not told apart)';
+  const classes = id.labels.length === 0 ? 'no class labels reported' : `${id.labels.length} classes: ${id.labels.join(', ')}`;
+  return `the board runs firmware ${id.firmwareVersion} with model ${id.modelSha256.slice(0, 16)}… ${source}, ${classes}`;
 }
