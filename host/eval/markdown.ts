@@ -128,6 +128,14 @@ export function metricsMarkdown(m: EvalMetrics, title = 'Evaluation'): string {
   const facts: string[] = [];
   if (m.source) facts.push(`model: ${m.source.kind}${m.source.path ? ` \`${m.source.path}\`` : ''}${m.source.runId ? ` (run ${m.source.runId})` : ''}`);
   if (m.manifest) facts.push(`manifest: \`${m.manifest.path}\``);
+  if (m.overlap) {
+    const o = m.overlap;
+    facts.push(
+      o.checked
+        ? `not the manifest the model was trained on (\`${o.manifest}\`): ${o.trainImages} of the ${m.n} images were its training images and ${o.valImages} its validation images (same pixels)`
+        : `not the manifest the model was trained on (\`${o.manifest}\`, ${o.reason === 'missing' ? 'missing' : 'changed since training'}): overlap with its training images not checked`,
+    );
+  }
   if (m.split) facts.push(`split: ${m.split} (${m.n} images)`);
   else facts.push(`${m.n} images`);
   lines.push(...facts.map((f) => `- ${f}`), '');

@@ -3,8 +3,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { manifestInputs, readManifest, verifyManifestFiles } from '../data/manifest-io.ts';
+import { overlapWith, readRecordedManifest, recordedManifestPath } from '../data/manifest-overlap.ts';
 import { guardOutDir, holdsAll, prepareOutDir, type OutGuard } from '../util/out-dir.ts';
 import { SPLITS, type SplitManifest, type SplitName } from '../data/manifest.ts';
 import { createRunPredictor, readRunConfig, type RunConfig } from '../train/run-folder.ts';
@@ -22,7 +23,7 @@ import {
   type WrittenFiles,
 } from './evaluate.ts';
 import { compareTable, confusionChangesTable, intervalLine } from './markdown.ts';
-import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics } from '../shared/metrics.ts';
+import { confusionChanges, metricsProblem, type ConfusionChange, type EvalMetrics, type ManifestOverlap } from '../shared/metrics.ts';
 import type { Predictor } from '../shared/predictor.ts';
 import { loadTflitePredictor } from './tflite-predictor.ts';
 import { checkWholeNumber } from '../util/whole-number.ts';
@@ -78,25 +79,52 @@ function findFloatRun(tflitePath: string, runId: string | undefined): string | u
   return candidates.find((c) => existsSync(join(c, 'config.json')));
 }
 
-/** Runs record the manifest path as given at training time: absolute, relative to that working directory, or to the run. */
-function recordedManifestPath(runDir: string | undefined, path: string): string {
-  if (isAbsolute(path) || existsSync(path) || !runDir) return path;
-  const fromRun = join(runDir, path);
-  return existsSync(fromRun) ? fromRun : path;
-}
-
-async function loadManifestFor(manifestArg: string | undefined, config: RunConfig | undefined, target: string, runDir: string | undefined) {
+/**
+ * The manifest to evaluate on: --manifest, else the one recorded in the run. On another manifest than the
+ * run was trained on (another file, or the same file re-split), counts by pixel SHA-256 how many of the
+ * images to be evaluated were training or validation images of the run's own manifest, when that is still
+ * readable unchanged; the count goes into the warning and into metrics.json `overlap`.
+ */
+async function loadManifestFor(
+  manifestArg: string | undefined,
+  config: RunConfig | undefined,
+  target: string,
+  runDir: string | undefined,
+  split: SplitName,
+  limit: number | undefined,
+) {
   const path = manifestArg ?? (config ? recordedManifestPath(runDir, config.manifest.path) : undefined);
   if (!path) {
     throw new UserError(`${target}: no manifest recorded for this model; pass --manifest FILE (the split it was trained on)`);
   }
   const { manifest, sha256 } = await readManifest(path);
+  let overlap: ManifestOverlap | undefined;
   if (config && config.manifest.sha256 !== sha256) {
-    log.warn(
-      `${path} is not the manifest ${target} was trained on (SHA-256 differs); test images may overlap its training images`,
-    );
+    const own = await readRecordedManifest(config.manifest, runDir);
+    let items = manifest.items.filter((it) => it.split === split);
+    if (limit !== undefined) items = items.slice(0, Math.max(1, limit));
+    if ('manifest' in own) {
+      const o = overlapWith(own.manifest, items);
+      overlap = { checked: true, manifest: own.path, trainImages: o.trainImages, valImages: o.valImages };
+      if (o.trainImages + o.valImages > 0) {
+        log.warn(
+          `${path} is not the manifest ${target} was trained on: ${o.trainImages} of its ${o.n} ${split} images were training images ` +
+            `and ${o.valImages} validation images of ${own.path} (same pixels); these figures overstate the model, evaluate with ${own.path}`,
+        );
+      } else {
+        log.info(
+          `note: ${path} is not the manifest ${target} was trained on, but none of its ${o.n} ${split} images was a training or validation image of ${own.path}`,
+        );
+      }
+    } else {
+      overlap = { checked: false, manifest: own.path, reason: own.problem };
+      log.warn(
+        `${path} is not the manifest ${target} was trained on, and that one (${own.path}) is ${own.problem === 'missing' ? 'missing' : 'changed since training'}, ` +
+          `so overlap of these ${split} images with its training images could not be checked; evaluate with the manifest ${target} was trained on`,
+      );
+    }
   }
-  return { path, manifest, sha256 };
+  return { path, manifest, sha256, overlap };
 }
 
 async function floatPredictionsFor(
@@ -170,7 +198,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
   }
 
   try {
-    const m = await loadManifestFor(opts.manifest, config, target, tflite ? floatRun : target);
+    const m = await loadManifestFor(opts.manifest, config, target, tflite ? floatRun : target, split, opts.limit);
     const items = m.manifest.items.filter((it) => it.split === split);
     if (!opts.skipVerify) await verifyManifestFiles({ ...m.manifest, items });
     const result = await evaluatePredictor(predictor, m.manifest, split, {
@@ -183,6 +211,7 @@ export async function runEvaluate(opts: RunEvaluateOptions): Promise<RunEvaluate
       source,
       label: `evaluate ${basename(target)}`,
     });
+    if (m.overlap) result.metrics.overlap = m.overlap;
     if (tflite && floatRun) {
       const floatPreds = await floatPredictionsFor(floatRun, m.manifest, split, m.sha256, opts);
       result.metrics.agreement = predictionAgreement(result.predictions, floatPreds, `float run ${floatRun}`);

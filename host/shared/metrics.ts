@@ -60,6 +60,15 @@ export interface AgreementResult {
   top1: number;
 }
 
+/**
+ * Evaluated on another manifest than the model was trained on: how many of the evaluated images were
+ * training or validation images of the model's own manifest (`manifest`), by pixel SHA-256; not
+ * `checked` when that manifest is missing or changed since training (`reason`).
+ */
+export type ManifestOverlap =
+  | { checked: true; manifest: string; trainImages: number; valImages: number }
+  | { checked: false; manifest: string; reason: 'missing' | 'changed' };
+
 export interface EvalMetrics {
   schema: typeof METRICS_SCHEMA;
   classes: string[];
@@ -78,6 +87,8 @@ export interface EvalMetrics {
   manifest?: { path: string; sha256?: string };
   source?: MetricsSource;
   agreement?: AgreementResult;
+  /** Present when the evaluated manifest is not the one the model was trained on. */
+  overlap?: ManifestOverlap;
 }
 
 export interface MetricsOptions {

@@ -153,3 +153,87 @@ describe('runEvaluate / runCompare on run folders', () => {
     await expect(runCompare(join(root, 'data'), join(root, 'ft'))).rejects.toThrow(/metrics\.json: not found; run plastisort evaluate/);
   }, 60_000);
 });
+
+/** stderr lines written while `fn` runs (progress bars and all). */
+async function stderrOf<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const chunks: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((c: string | Uint8Array) => (chunks.push(String(c)), true)) as typeof process.stderr.write;
+  try {
+    const value = await fn();
+    return { value, stderr: chunks.join('') };
+  } finally {
+    process.stderr.write = write;
+  }
+}
+
+/**
+ * The test fixture's manifest with `change` applied to its items (counts recomputed), written to `name`.
+ * The fixture's photos of a class are identical; here each item gets a pixel hash of its own, except
+ * where `change` sets one.
+ */
+async function variant(name: string, change: (items: ManifestItem[]) => ManifestItem[], seed = 1): Promise<string> {
+  const { readManifest } = await import('../../host/data/manifest-io.ts');
+  const { manifest } = await readManifest(manifestPath);
+  const items = change(manifest.items.map((it) => ({ ...it, sha256: createHash('sha256').update(it.path).digest('hex') })));
+  const counts = Object.fromEntries(classes.map((c) => [c, { train: 0, val: 0, test: 0 }]));
+  for (const it of items) counts[it.class]![it.split]++;
+  const path = join(root, name);
+  await writeManifest(path, { ...manifest, seed, items, counts });
+  return path;
+}
+
+describe('evaluate on another manifest than the run was trained on', () => {
+  it('counts the evaluated images that were training images of the run\'s own manifest, records it, and says when it cannot', async () => {
+    delete process.env.PLASTISORT_QUIET;
+    const trained = ['red/0.png', 'green/0.png', 'blue/0.png'];
+    // s1: three of the test images moved to train; the run is trained on it
+    const s1 = await variant('s1.json', (items) => items.map((it) => (trained.includes(it.path) ? { ...it, split: 'train' } : it)));
+    const run = await makeRun(root, 'leaky', [[10, 0, 0], [0, 10, 0], [0, 0, 10]], 'baseline');
+    const cfg = JSON.parse(readFileSync(join(run, 'config.json'), 'utf8'));
+    cfg.manifest = { path: s1, sha256: createHash('sha256').update(readFileSync(s1)).digest('hex') };
+    writeFileSync(join(run, 'config.json'), JSON.stringify(cfg));
+
+    // the fixture's split: every one of its 10 test images is scored, 3 of them were s1's training images
+    const all = await variant('all.json', (items) => items);
+    const leaky = await stderrOf(() => runEvaluate({ target: run, manifest: all, bootstrap: 0, skipVerify: true }));
+    expect(leaky.value.metrics.overlap).toEqual({ checked: true, manifest: s1, trainImages: 3, valImages: 0 });
+    const warn = leaky.stderr.split('\n').filter((l) => l.startsWith('warning: '));
+    expect(warn).toHaveLength(1);
+    expect(warn[0]).toContain('3 of its 10 test images were training images and 0 validation images of');
+    expect(JSON.parse(readFileSync(join(run, 'metrics.json'), 'utf8')).overlap).toMatchObject({ checked: true, trainImages: 3 });
+    expect(readFileSync(join(run, 'metrics.md'), 'utf8')).toContain('3 of the 10 images were its training images');
+
+    // the val split of the fixture holds s1's two val images: counted as validation images
+    const val = await stderrOf(() => runEvaluate({ target: run, manifest: all, split: 'val', bootstrap: 0, skipVerify: true }));
+    expect(val.value.metrics.overlap).toEqual({ checked: true, manifest: s1, trainImages: 0, valImages: 2 });
+
+    // by content: a copy of a training photo under another name counts as one
+    const copy = await variant('copy.json', (items) =>
+      items.filter((it) => !trained.includes(it.path)).map((it) => (it.path === 'red/1.png' ? { ...it, sha256: createHash('sha256').update('red/0.png').digest('hex') } : it)),
+    );
+    const copied = await stderrOf(() => runEvaluate({ target: run, manifest: copy, bootstrap: 0, skipVerify: true }));
+    expect(copied.value.metrics.overlap).toEqual({ checked: true, manifest: s1, trainImages: 1, valImages: 0 });
+
+    // a manifest whose test images are none of s1's training or validation images: a note, not the warning
+    const clean = await variant('clean.json', (items) => items.filter((it) => !trained.includes(it.path)));
+    const ok = await stderrOf(() => runEvaluate({ target: run, manifest: clean, bootstrap: 0, skipVerify: true }));
+    expect(ok.value.metrics.overlap).toEqual({ checked: true, manifest: s1, trainImages: 0, valImages: 0 });
+    expect(ok.stderr).not.toMatch(/^warning: /m);
+    expect(ok.stderr).toContain('none of its 7 test images was a training or validation image of');
+
+    // s1 re-split in place (same path, other bytes): the overlap cannot be checked, and says so
+    await variant('s1.json', (items) => items, 2);
+    const resplit = await stderrOf(() => runEvaluate({ target: run, bootstrap: 0, skipVerify: true }));
+    expect(resplit.value.metrics.overlap).toEqual({ checked: false, manifest: s1, reason: 'changed' });
+    expect(resplit.stderr).toMatch(/^warning: .*s1\.json is not the manifest .* changed since training, so overlap .* could not be checked/m);
+    expect(readFileSync(join(run, 'metrics.md'), 'utf8')).toContain('overlap with its training images not checked');
+
+    // the run's own manifest: no overlap record, no warning
+    cfg.manifest = { path: manifestPath, sha256: createHash('sha256').update(readFileSync(manifestPath)).digest('hex') };
+    writeFileSync(join(run, 'config.json'), JSON.stringify(cfg));
+    const own = await stderrOf(() => runEvaluate({ target: run, bootstrap: 0, skipVerify: true }));
+    expect(own.value.metrics.overlap).toBeUndefined();
+    expect(own.stderr).not.toMatch(/^warning: /m);
+  }, 60_000);
+});
