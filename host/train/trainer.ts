@@ -4,6 +4,8 @@
  * folder atomically (docs/artifacts.md).
  */
 import { resolve } from 'node:path';
+import type { SplitManifest, SplitName } from '../data/manifest.ts';
+import { overlapWith, readRecordedManifest } from '../data/manifest-overlap.ts';
 import { RESIZE_POLICIES, type ResizePolicy } from '../data/images.ts';
 import type { EvalMetrics } from '../shared/metrics.ts';
 import { UserError } from '../util/errors.ts';
@@ -237,6 +239,46 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
   return { outDir: resolve(o.out), config, history, metrics, features: { fromCache: features.fromCache, seconds: features.seconds, dir: features.dir, rows: featureRows(features) } };
 }
 
+/**
+ * Fine-tuning on another manifest than the parent run was trained on: a test image that was one of the
+ * parent's training images (same pixels) would be scored by a model that learned it, so that is refused;
+ * validation images the parent trained or validated on are a warning (they steer the best epoch). When the
+ * parent's manifest is gone or changed, the overlap cannot be known, which is said.
+ */
+async function checkParentSplit(from: string, parent: RunConfig, man: { path: string; manifest: SplitManifest }): Promise<void> {
+  const own = await readRecordedManifest(parent.manifest, from);
+  if (!('manifest' in own)) {
+    log.warn(
+      `${man.path} differs from the manifest ${from} was trained on, and that one (${own.path}) is ${own.problem === 'missing' ? 'missing' : 'changed since training'}, ` +
+        `so leakage of its training images into the test split cannot be ruled out; train a baseline on ${man.path} and fine-tune that to be sure`,
+    );
+    return;
+  }
+  const of = (split: SplitName) => man.manifest.items.filter((it) => it.split === split);
+  const test = overlapWith(own.manifest, of('test'));
+  const val = overlapWith(own.manifest, of('val'));
+  const valSeen = val.trainImages + val.valImages;
+  if (test.trainImages > 0) {
+    throw new UserError(
+      `${man.path}: ${test.trainImages} of its ${test.n} test images were training images of ${own.path}, the manifest ${from} was trained on ` +
+        `(same pixels; and ${valSeen} of its ${val.n} val images were its training or validation images), so the fine-tuned run would be tested on images it learned; ` +
+        `train a baseline on ${man.path} (plastisort train --manifest ${man.path}) and fine-tune that, or fine-tune with --manifest ${own.path}`,
+    );
+  }
+  const seen = valSeen + test.valImages;
+  if (seen > 0) {
+    log.warn(
+      `${man.path} differs from the manifest ${from} was trained on (${own.path}): ${valSeen} of its ${val.n} val images and ${test.valImages} of its ${test.n} test images ` +
+        `were training or validation images of that one (no test image was a training image); its validation and test figures are optimistic and not comparable with ${from}'s`,
+    );
+  } else {
+    log.warn(
+      `${man.path} differs from the manifest ${from} was trained on (${own.path}); none of its val or test images was a training or validation image of that one, ` +
+        `but its test figures are not comparable with ${from}'s`,
+    );
+  }
+}
+
 /** Fine-tunes a run's tail from `unfreezeFrom` on (BN is folded: frozen statistics, see mobilenetv2.ts). */
 export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   const presetName = o.preset ?? 'full';
@@ -256,23 +298,22 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   if (o.patience !== undefined) checkWholeNumber('--patience', o.patience, 1, 10000);
   if (o.views !== undefined) checkWholeNumber('--views', o.views, 1, 64);
   if (o.seed !== undefined) checkWholeNumber('--seed', o.seed, 0, 2 ** 31 - 1);
-  await readRunConfig(o.from); // "not a run folder" before any complaint about --out
+  const parentConfig = await readRunConfig(o.from); // "not a run folder" before any complaint about --out
   const inputs = { ...o, manifest: o.manifest ?? parentManifestPath(o.from) };
   guardRunOut(o.out, 'finetune', inputs);
   guardCacheDir(o.cacheRoot, inputs);
-  const backend = await initBackend({ threads: o.threads });
-  const { config: parent, model } = await loadRun(o.from);
-  const man = await openManifest(o.manifest ?? parent.manifest.path, o.skipVerify);
-  const same = parent.classes.length === man.manifest.classes.length && parent.classes.every((c, i) => c === man.manifest.classes[i]);
+  // The manifest, its class list and its overlap with the parent's split, before the model is loaded.
+  const man = await openManifest(o.manifest ?? parentConfig.manifest.path, o.skipVerify);
+  const same = parentConfig.classes.length === man.manifest.classes.length && parentConfig.classes.every((c, i) => c === man.manifest.classes[i]);
   if (!same) {
     throw new UserError(
-      `${o.from} was trained on classes [${parent.classes.join(', ')}] but ${man.path} has [${man.manifest.classes.join(', ')}]; ` +
+      `${o.from} was trained on classes [${parentConfig.classes.join(', ')}] but ${man.path} has [${man.manifest.classes.join(', ')}]; ` +
         'fine-tune with the manifest the run was trained on, or train a new baseline',
     );
   }
-  if (man.sha256 !== parent.manifest.sha256) {
-    log.warn(`${man.path} differs from the manifest ${o.from} was trained on (${parent.manifest.path}); its test figures are not comparable`);
-  }
+  if (man.sha256 !== parentConfig.manifest.sha256) await checkParentSplit(o.from, parentConfig, man);
+  const backend = await initBackend({ threads: o.threads });
+  const { config: parent, model } = await loadRun(o.from);
   const unfreezeFrom = o.unfreezeFrom ?? d.unfreezeFrom;
   const boundary = boundaryBefore(model, unfreezeFrom);
   const recipe = {
