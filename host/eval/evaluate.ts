@@ -88,8 +88,8 @@ export async function evaluatePredictor(
 ): Promise<EvaluationResult> {
   const what = opts.source?.path ?? 'the model';
   checkSameClasses(predictor.classes, manifest.classes, what);
-  let items = splitItems(manifest, split, opts.manifestPath);
-  if (opts.limit !== undefined) items = items.slice(0, Math.max(1, opts.limit));
+  const all = splitItems(manifest, split, opts.manifestPath);
+  const items = opts.limit !== undefined ? all.slice(0, Math.max(1, opts.limit)) : all;
   const batchSize = Math.max(1, opts.batchSize ?? 16);
   const { inputSize, resize } = predictor;
 
@@ -132,6 +132,10 @@ export async function evaluatePredictor(
     { bootstrap: opts.bootstrap, seed: opts.seed },
   );
   metrics.split = split;
+  if (opts.limit !== undefined) {
+    metrics.limit = opts.limit;
+    metrics.splitImages = all.length;
+  }
   if (opts.manifestPath) {
     metrics.manifest = { path: opts.manifestPath, ...(opts.manifestSha256 ? { sha256: opts.manifestSha256 } : {}) };
   }

@@ -136,8 +136,9 @@ export function metricsMarkdown(m: EvalMetrics, title = 'Evaluation'): string {
         : `not the manifest the model was trained on (\`${o.manifest}\`, ${o.reason === 'missing' ? 'missing' : 'changed since training'}): overlap with its training images not checked`,
     );
   }
-  if (m.split) facts.push(`split: ${m.split} (${m.n} images)`);
-  else facts.push(`${m.n} images`);
+  const limited = m.limit !== undefined ? `, the first ${m.n} of its ${m.splitImages ?? '?'} (--limit ${m.limit})` : '';
+  if (m.split) facts.push(`split: ${m.split} (${m.n} images${limited})`);
+  else facts.push(`${m.n} images${limited}`);
   lines.push(...facts.map((f) => `- ${f}`), '');
   lines.push(perClassTable(m));
   const ci = intervalLine(m);

@@ -268,8 +268,27 @@ export interface CompareResult {
   changes: ConfusionChange[];
   /** Image by image, when both evaluations have their predictions.json beside metrics.json. */
   images?: ImageChanges;
+  /** Whether both scored the same images: by path when both predictions.json exist, else by count and --limit. */
+  imageSets: ImageSets;
+  /** The warnings printed (one line each), e.g. that the two did not score the same images. */
+  warnings: string[];
   /** The side-by-side table, interval lines and the confusion pairs that changed most, as Markdown. */
   text: string;
+}
+
+export interface ImageSets {
+  a: number;
+  b: number;
+  /** Images in both (by path), when both evaluations have their predictions.json. */
+  common?: number;
+  same: boolean;
+}
+
+function sameImages(a: EvalMetrics, b: EvalMetrics, images: ImageChanges | undefined): ImageSets {
+  if (images) return { a: a.n, b: b.n, common: images.common, same: images.common === a.n && images.common === b.n };
+  // without the predictions, only a count or a --limit that differs tells
+  const cut = (m: EvalMetrics) => m.limit !== undefined && m.n < (m.splitImages ?? Infinity);
+  return { a: a.n, b: b.n, same: a.n === b.n && !cut(a) && !cut(b) };
 }
 
 export async function runCompare(a: string, b: string, opts: { top?: number; labelA?: string; labelB?: string } = {}): Promise<CompareResult> {
@@ -285,6 +304,20 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
   if (A.metrics.split !== B.metrics.split || A.metrics.manifest?.sha256 !== B.metrics.manifest?.sha256) {
     log.warn(`the two evaluations are not on the same split of the same manifest (${A.metrics.split} vs ${B.metrics.split}); the comparison is only indicative`);
   }
+  const predsA = await readPredictionsFile(join(dirname(A.path), 'predictions.json'));
+  const predsB = await readPredictionsFile(join(dirname(B.path), 'predictions.json'));
+  const images = predsA && predsB ? imageChanges(predsA.items, predsB.items) : undefined;
+  const imageSets = sameImages(A.metrics, B.metrics, images);
+  const warnings: string[] = [];
+  if (!imageSets.same) {
+    const side = (m: EvalMetrics) => `${m.n}${m.limit !== undefined ? ` (--limit ${m.limit} of ${m.splitImages ?? '?'})` : ''}`;
+    const common = imageSets.common === undefined ? 'which in common unknown (no predictions.json)' : `${imageSets.common} in common`;
+    warnings.push(
+      `the two evaluations did not score the same images (${labelA}: ${side(A.metrics)}, ${labelB}: ${side(B.metrics)}, ${common}); ` +
+        'the differences are partly those of the image sets, evaluate both on the whole split without --limit',
+    );
+  }
+  for (const w of warnings) log.warn(w);
   const top = opts.top ?? 10;
   const lines = [
     `## ${labelA} vs ${labelB} (${A.metrics.split ?? '?'} split, ${A.metrics.n} vs ${B.metrics.n} images)`,
@@ -297,9 +330,6 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
   }
   lines.push('', `### Confusion pairs that changed most (true → predicted, counts)`, '');
   lines.push(confusionChangesTable(A.metrics, B.metrics, { labelA, labelB, limit: top }));
-  const predsA = await readPredictionsFile(join(dirname(A.path), 'predictions.json'));
-  const predsB = await readPredictionsFile(join(dirname(B.path), 'predictions.json'));
-  const images = predsA && predsB ? imageChanges(predsA.items, predsB.items) : undefined;
   if (images && images.common > 0) {
     lines.push(
       '',
@@ -317,6 +347,8 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
     b: { path: B.path, label: labelB, metrics: B.metrics },
     changes: confusionChanges(A.metrics, B.metrics),
     ...(images ? { images } : {}),
+    imageSets,
+    warnings,
     text: lines.join('\n'),
   };
 }

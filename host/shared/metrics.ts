@@ -87,6 +87,9 @@ export interface EvalMetrics {
   manifest?: { path: string; sha256?: string };
   source?: MetricsSource;
   agreement?: AgreementResult;
+  /** `--limit N`: only the first N images of the split's `splitImages` were scored (`n` of them). */
+  limit?: number;
+  splitImages?: number;
   /** Present when the evaluated manifest is not the one the model was trained on. */
   overlap?: ManifestOverlap;
 }

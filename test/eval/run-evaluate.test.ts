@@ -237,3 +237,33 @@ describe('evaluate on another manifest than the run was trained on', () => {
     expect(own.stderr).not.toMatch(/^warning: /m);
   }, 60_000);
 });
+
+describe('evaluate --limit and compare of different image sets', () => {
+  it('records the limit, and compare warns when the two did not score the same images', async () => {
+    process.env.PLASTISORT_QUIET = '1';
+    const run = await makeRun(root, 'limited', [[10, 0, 0], [0, 10, 0], [0, 0, 10]], 'baseline');
+    const full = await runEvaluate({ target: run, out: join(root, 'full-eval'), bootstrap: 0 });
+    const part = await runEvaluate({ target: run, out: join(root, 'part-eval'), bootstrap: 0, limit: 4 });
+    expect(full.metrics.limit).toBeUndefined();
+    expect(part.metrics).toMatchObject({ n: 4, limit: 4, splitImages: 10 });
+    expect(JSON.parse(readFileSync(join(root, 'part-eval', 'metrics.json'), 'utf8'))).toMatchObject({ n: 4, limit: 4, splitImages: 10 });
+    expect(readFileSync(join(root, 'part-eval', 'metrics.md'), 'utf8')).toContain('split: test (4 images, the first 4 of its 10 (--limit 4))');
+
+    await runEvaluate({ target: run, out: join(root, 'full-eval2'), bootstrap: 0 });
+    const same = await stderrOf(() => runCompare(join(root, 'full-eval'), join(root, 'full-eval2')));
+    expect(same.value.warnings).toEqual([]);
+    expect(same.value.imageSets).toEqual({ a: 10, b: 10, common: 10, same: true });
+
+    const c = await stderrOf(() => runCompare(join(root, 'full-eval'), join(root, 'part-eval')));
+    expect(c.value.imageSets).toEqual({ a: 10, b: 4, common: 4, same: false });
+    expect(c.value.warnings).toHaveLength(1);
+    expect(c.value.warnings[0]).toContain('did not score the same images (full-eval: 10, part-eval: 4 (--limit 4 of 10), 4 in common)');
+    expect(c.stderr.split('\n').filter((l) => l.startsWith('warning: '))).toEqual([`warning: ${c.value.warnings[0]}`]);
+
+    // without predictions.json, the recorded limit still tells
+    rmSync(join(root, 'part-eval', 'predictions.json'));
+    const d = await runCompare(join(root, 'full-eval'), join(root, 'part-eval'));
+    expect(d.imageSets).toEqual({ a: 10, b: 4, same: false });
+    expect(d.warnings[0]).toContain('which in common unknown');
+  }, 60_000);
+});
