@@ -32,10 +32,17 @@ export function killChildren(): void {
  * children; process 'exit' handlers (lock files) still run. Every artifact is written to a temporary
  * name and renamed, so nothing half-written is left; a rerun resumes or cleans the temporaries.
  */
+let rerunNote = 'run the same command again to resume';
+
+/** What the line printed on Ctrl-C says a rerun does, for a command that does not resume where it stopped. */
+export function setRerunNote(note: string): void {
+  rerunNote = note;
+}
+
 export function installSignalHandlers(): void {
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     killChildren();
-    process.stderr.write(`\nplastisort: stopped by ${signal}; run the same command again to resume\n`);
+    process.stderr.write(`\nplastisort: stopped by ${signal}; ${rerunNote}\n`);
     process.exit(signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm);
   };
   process.once('SIGINT', () => stop('SIGINT'));

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { action, parseIntOption, parseNumberOption } from '../run.ts';
+import { setRerunNote } from '../../util/children.ts';
 import {
   trainBaseline,
   finetuneRun,
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  plastisort train --manifest runs/split.json --out runs/baseline --backbone ../shared/backbones/mobilenet_v2_1.0_224_imagenet/tfjs')
     .action(
       action(async (o: CommonFlags & { manifest: string; backbone?: string; inputSize: number; resize: string; dropout: number }) => {
+        setRerunNote('run the same command again: the cached activations are kept, training starts over at epoch 1');
         await trainBaseline({
           manifest: o.manifest,
           out: o.out,
@@ -108,6 +110,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExample:\n  plastisort finetune --from runs/baseline --out runs/finetuned')
     .action(
       action(async (o: CommonFlags & RecipeOptions & { from: string; manifest?: string; unfreezeFrom: string; preset: string }) => {
+        setRerunNote('run the same command again: the cached activations are kept, training starts over at epoch 1');
         await finetuneRun({
           from: o.from,
           out: o.out,
