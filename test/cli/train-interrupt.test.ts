@@ -1,12 +1,11 @@
 // Ctrl-C during train says what a rerun does: training has no epoch checkpoints, so it starts over
 // (the activation cache is kept); "resume" would promise what does not happen.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../host/util/exit-codes.ts';
-import { execFileSync } from 'node:child_process';
 import { cli } from './tiny-project.ts';
 
 let dir = '';
