@@ -270,6 +270,8 @@ export interface CompareResult {
   images?: ImageChanges;
   /** Whether both scored the same images: by path when both predictions.json exist, else by count and --limit. */
   imageSets: ImageSets;
+  /** What differs between the two evaluations: their split, their manifest (by SHA-256), the images they scored. */
+  differs: ('split' | 'manifest' | 'images')[];
   /** The warnings printed (one line each), e.g. that the two did not score the same images. */
   warnings: string[];
   /** The side-by-side table, interval lines and the confusion pairs that changed most, as Markdown. */
@@ -301,26 +303,45 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
       `${A.path} and ${B.path} cover different class lists ([${A.metrics.classes.join(', ')}] vs [${B.metrics.classes.join(', ')}]); compare runs trained on the same manifest`,
     );
   }
-  if (A.metrics.split !== B.metrics.split || A.metrics.manifest?.sha256 !== B.metrics.manifest?.sha256) {
-    log.warn(`the two evaluations are not on the same split of the same manifest (${A.metrics.split} vs ${B.metrics.split}); the comparison is only indicative`);
-  }
   const predsA = await readPredictionsFile(join(dirname(A.path), 'predictions.json'));
   const predsB = await readPredictionsFile(join(dirname(B.path), 'predictions.json'));
   const images = predsA && predsB ? imageChanges(predsA.items, predsB.items) : undefined;
   const imageSets = sameImages(A.metrics, B.metrics, images);
-  const warnings: string[] = [];
+  // What differs between the two evaluations, named in one warning line.
+  const differs: CompareResult['differs'] = [];
+  const parts: string[] = [];
+  const both = (f: (m: EvalMetrics) => string) => `${labelA}: ${f(A.metrics)}, ${labelB}: ${f(B.metrics)}`;
+  if (A.metrics.split !== B.metrics.split) {
+    differs.push('split');
+    parts.push(`split (${both((m) => m.split ?? 'not recorded')})`);
+  }
+  const manifestOf = (m: EvalMetrics) => (m.manifest ? `${m.manifest.path}${m.manifest.sha256 ? ` ${m.manifest.sha256.slice(0, 12)}` : ''}` : 'not recorded');
+  const sameManifest =
+    A.metrics.manifest?.sha256 && B.metrics.manifest?.sha256
+      ? A.metrics.manifest.sha256 === B.metrics.manifest.sha256
+      : A.metrics.manifest?.path === B.metrics.manifest?.path && A.metrics.manifest?.sha256 === B.metrics.manifest?.sha256;
+  if (!sameManifest) {
+    differs.push('manifest');
+    parts.push(`manifest (${both(manifestOf)})`);
+  }
   if (!imageSets.same) {
+    differs.push('images');
     const side = (m: EvalMetrics) => `${m.n}${m.limit !== undefined ? ` (--limit ${m.limit} of ${m.splitImages ?? '?'})` : ''}`;
     const common = imageSets.common === undefined ? 'which in common unknown (no predictions.json)' : `${imageSets.common} in common`;
+    parts.push(`images scored (${both(side)}, ${common})`);
+  }
+  const warnings: string[] = [];
+  if (parts.length > 0) {
+    const list = parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(', ')} and ${parts[parts.length - 1]}`;
     warnings.push(
-      `the two evaluations did not score the same images (${labelA}: ${side(A.metrics)}, ${labelB}: ${side(B.metrics)}, ${common}); ` +
-        'the differences are partly those of the image sets, evaluate both on the whole split without --limit',
+      `the two evaluations differ in ${list}; the comparison is only indicative, evaluate both on the same split of the same manifest without --limit`,
     );
   }
   for (const w of warnings) log.warn(w);
+  const splits = A.metrics.split === B.metrics.split ? `${A.metrics.split ?? '?'} split` : `${A.metrics.split ?? '?'} vs ${B.metrics.split ?? '?'} split`;
   const top = opts.top ?? 10;
   const lines = [
-    `## ${labelA} vs ${labelB} (${A.metrics.split ?? '?'} split, ${A.metrics.n} vs ${B.metrics.n} images)`,
+    `## ${labelA} vs ${labelB} (${splits}, ${A.metrics.n} vs ${B.metrics.n} images)`,
     '',
     compareTable(A.metrics, B.metrics, { labelA, labelB }),
   ];
@@ -348,6 +369,7 @@ export async function runCompare(a: string, b: string, opts: { top?: number; lab
     changes: confusionChanges(A.metrics, B.metrics),
     ...(images ? { images } : {}),
     imageSets,
+    differs,
     warnings,
     text: lines.join('\n'),
   };

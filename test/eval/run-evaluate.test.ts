@@ -257,7 +257,8 @@ describe('evaluate --limit and compare of different image sets', () => {
     const c = await stderrOf(() => runCompare(join(root, 'full-eval'), join(root, 'part-eval')));
     expect(c.value.imageSets).toEqual({ a: 10, b: 4, common: 4, same: false });
     expect(c.value.warnings).toHaveLength(1);
-    expect(c.value.warnings[0]).toContain('did not score the same images (full-eval: 10, part-eval: 4 (--limit 4 of 10), 4 in common)');
+    expect(c.value.warnings[0]).toContain('differ in images scored (full-eval: 10, part-eval: 4 (--limit 4 of 10), 4 in common)');
+    expect(c.value.differs).toEqual(['images']);
     expect(c.stderr.split('\n').filter((l) => l.startsWith('warning: '))).toEqual([`warning: ${c.value.warnings[0]}`]);
 
     // without predictions.json, the recorded limit still tells
@@ -265,5 +266,36 @@ describe('evaluate --limit and compare of different image sets', () => {
     const d = await runCompare(join(root, 'full-eval'), join(root, 'part-eval'));
     expect(d.imageSets).toEqual({ a: 10, b: 4, same: false });
     expect(d.warnings[0]).toContain('which in common unknown');
+  }, 60_000);
+});
+
+describe('compare names what differs between the two evaluations', () => {
+  it('the split, the manifest, the images; and the heading takes the split from the evaluations', async () => {
+    process.env.PLASTISORT_QUIET = '1';
+    const run = await makeRun(root, 'cmp', [[10, 0, 0], [0, 10, 0], [0, 0, 10]], 'baseline');
+    await runEvaluate({ target: run, out: join(root, 'cmp-test'), bootstrap: 0 });
+    await runEvaluate({ target: run, out: join(root, 'cmp-val'), split: 'val', bootstrap: 0 });
+    await runEvaluate({ target: run, out: join(root, 'cmp-val2'), split: 'val', bootstrap: 0 });
+
+    // two val evaluations: the heading says val, and nothing differs
+    const vv = await runCompare(join(root, 'cmp-val'), join(root, 'cmp-val2'));
+    expect(vv.text.split('\n')[0]).toBe('## cmp-val vs cmp-val2 (val split, 2 vs 2 images)');
+    expect(vv.warnings).toEqual([]);
+
+    // test against val: the split (and so the images) differ
+    const tv = await runCompare(join(root, 'cmp-test'), join(root, 'cmp-val'));
+    expect(tv.text.split('\n')[0]).toBe('## cmp-test vs cmp-val (test vs val split, 10 vs 2 images)');
+    expect(tv.differs).toEqual(['split', 'images']);
+    expect(tv.warnings[0]).toContain('differ in split (cmp-test: test, cmp-val: val) and images scored (cmp-test: 10, cmp-val: 2, 0 in common)');
+
+    // the same test images through another manifest file (re-written with another seed): only the manifest differs
+    const other = await variant('same-test.json', (items) => items, 7);
+    await runEvaluate({ target: run, manifest: other, out: join(root, 'cmp-other'), bootstrap: 0, skipVerify: true });
+    const mo = await stderrOf(() => runCompare(join(root, 'cmp-test'), join(root, 'cmp-other')));
+    expect(mo.value.differs).toEqual(['manifest']);
+    expect(mo.value.warnings).toHaveLength(1);
+    expect(mo.value.warnings[0]).toMatch(/^the two evaluations differ in manifest \(cmp-test: .*split\.json [0-9a-f]{12}, cmp-other: .*same-test\.json [0-9a-f]{12}\); /);
+    expect(mo.value.warnings[0]).not.toContain('split (');
+    expect(mo.value.text.split('\n')[0]).toBe('## cmp-test vs cmp-other (test split, 10 vs 10 images)');
   }, 60_000);
 });

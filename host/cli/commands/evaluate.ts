@@ -97,7 +97,7 @@ export function register(program: Command): void {
       action(async (a: string, b: string, flags: { top: number; labelA?: string; labelB?: string; json?: boolean }) => {
         const r = await runCompare(a, b, { top: flags.top, labelA: flags.labelA, labelB: flags.labelB });
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ a: r.a, b: r.b, changes: r.changes, ...(r.images ? { images: r.images } : {}), imageSets: r.imageSets, warnings: r.warnings }, null, 2) + '\n');
+          process.stdout.write(JSON.stringify({ a: r.a, b: r.b, changes: r.changes, ...(r.images ? { images: r.images } : {}), imageSets: r.imageSets, differs: r.differs, warnings: r.warnings }, null, 2) + '\n');
         } else {
           process.stdout.write(r.text + '\n');
         }
