@@ -96,7 +96,7 @@ export function splitTargets(n: number, ratios: readonly [number, number, number
 
 /**
  * Assigns groups (of one class) to splits: largest groups first, equal sizes in seeded order, each to
- * the split furthest below its target. Singletons come last and fill the targets exactly, so a class
+ * the split furthest below its target relative to that target. Singletons come last and fill the targets exactly, so a class
  * is within ±1 of its targets whenever the big groups fit.
  */
 export function assignGroups(
@@ -117,10 +117,14 @@ export function assignGroups(
     for (let s = 0; s < 3; s++) {
       if (ratios[s] === 0) continue;
       const deficit = target[s]! - filled[s]!;
-      // Prefer a split the whole group fits in; among those (or, if none, among all) the largest deficit.
+      // Prefer a split the whole group fits in; among those (or, if none, among all) the one furthest
+      // below its target. For groups of copies, relative to the target: an absolute deficit sends every
+      // group to train, whose target is the largest, and leaves val and test without any duplicated
+      // product. Singletons keep the absolute deficit, so sets without copies split as they always did.
       const fits = deficit >= g.size ? 1e9 : 0;
-      if (deficit + fits > bestDeficit) {
-        bestDeficit = deficit + fits;
+      const score = fits + (g.size > 1 ? deficit / Math.max(1, target[s]!) : deficit);
+      if (score > bestDeficit) {
+        bestDeficit = score;
         best = s;
       }
     }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import { createRng } from '../../host/util/rng.ts';
-import { splitDataset, splitTargets } from '../../host/data/split.ts';
+import { assignGroups, splitDataset, splitTargets } from '../../host/data/split.ts';
 import { sanitizeClassName } from '../../host/data/class-folders.ts';
 import { readManifest, serializeManifest, verifyManifestFiles, writeManifest } from '../../host/data/manifest-io.ts';
 import { crossSplitDuplicates } from './helpers.ts';
@@ -327,5 +327,25 @@ describe('data split: symbolic links', () => {
     expect(looped.items.map((i) => i.path)).toEqual(plain.items.map((i) => i.path));
     expect(looped.counts).toEqual(plain.counts);
     expect(looped.conflicts).toEqual([]);
+  });
+});
+
+describe('data split: duplicate groups', () => {
+  it('spreads groups of copies over the splits in proportion, not all into train', () => {
+    // 12 products with two copies each among 96 single photos of one class, as in the Kaggle set's
+    // default/ and real_world/ folders.
+    const groups = [
+      ...Array.from({ length: 12 }, (_, i) => ({ key: `pair-${i}`, size: 2 })),
+      ...Array.from({ length: 96 }, (_, i) => ({ key: `one-${i}`, size: 1 })),
+    ];
+    for (const seed of [1, 2, 3]) {
+      const placed = assignGroups(groups, [70, 15, 15], seed);
+      const pairsIn = (split: string) => [...placed].filter(([k, s]) => k.startsWith('pair-') && s === split).length;
+      expect(pairsIn('val'), `seed ${seed}`).toBeGreaterThanOrEqual(1);
+      expect(pairsIn('test'), `seed ${seed}`).toBeGreaterThanOrEqual(1);
+      expect(pairsIn('train'), `seed ${seed}`).toBeGreaterThanOrEqual(6);
+      const size = (split: string) => groups.filter((g) => placed.get(g.key) === split).reduce((a, g) => a + g.size, 0);
+      expect([size('train'), size('val'), size('test')]).toEqual(splitTargets(120, [70, 15, 15]));
+    }
   });
 });
