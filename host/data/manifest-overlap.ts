@@ -20,9 +20,10 @@ export function recordedManifestPath(runDir: string | undefined, path: string): 
  * SHA-256; otherwise why not (`missing` or `changed`), since then its splits cannot be trusted.
  */
 export async function readRecordedManifest(
-  recorded: { path: string; sha256: string },
+  recorded: { path: string; sha256: string } | undefined,
   runDir?: string,
 ): Promise<{ path: string; manifest: SplitManifest } | { path: string; problem: 'missing' | 'changed' }> {
+  if (!recorded?.path) return { path: '(none recorded in config.json)', problem: 'missing' };
   const path = recordedManifestPath(runDir, recorded.path);
   if (!existsSync(path)) return { path, problem: 'missing' };
   try {

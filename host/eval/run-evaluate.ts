@@ -93,13 +93,13 @@ async function loadManifestFor(
   split: SplitName,
   limit: number | undefined,
 ) {
-  const path = manifestArg ?? (config ? recordedManifestPath(runDir, config.manifest.path) : undefined);
+  const path = manifestArg ?? (config?.manifest ? recordedManifestPath(runDir, config.manifest.path) : undefined);
   if (!path) {
     throw new UserError(`${target}: no manifest recorded for this model; pass --manifest FILE (the split it was trained on)`);
   }
   const { manifest, sha256 } = await readManifest(path);
   let overlap: ManifestOverlap | undefined;
-  if (config && config.manifest.sha256 !== sha256) {
+  if (config && config.manifest?.sha256 !== sha256) {
     const own = await readRecordedManifest(config.manifest, runDir);
     let items = manifest.items.filter((it) => it.split === split);
     if (limit !== undefined) items = items.slice(0, Math.max(1, limit));

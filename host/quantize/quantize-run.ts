@@ -15,7 +15,7 @@ import { UserError } from '../util/errors.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import { progressBar, type Progress } from '../util/progress.ts';
-import { loadRun, type RunConfig } from '../train/run-folder.ts';
+import { loadRun, recordedManifest, type RunConfig } from '../train/run-folder.ts';
 import { quantizeModel, type CalibrationMethod, type QuantizeConfig, type QuantizeReport } from './quantize-model.ts';
 
 export function manifestPathOf(runDir: string, path: string): string {
@@ -192,7 +192,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   const runDirAbs = resolve(runDir);
   checkQuantizeOptions(runDir, opts);
   const { config: run, model } = await loadRun(runDirAbs);
-  const manifestPath = opts.manifest ? resolve(opts.manifest) : manifestPathOf(runDirAbs, run.manifest.path);
+  const manifestPath = opts.manifest ? resolve(opts.manifest) : manifestPathOf(runDirAbs, recordedManifest(run, runDirAbs).path);
   const { manifest, sha256 } = await readManifest(manifestPath);
   if (JSON.stringify(manifest.classes) !== JSON.stringify(run.classes)) {
     model.dispose();
@@ -200,7 +200,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
       `${manifestPath} lists classes [${manifest.classes.join(', ')}] but run ${runDirAbs} was trained on [${run.classes.join(', ')}]; calibrate with the run's own split manifest (--manifest)`,
     );
   }
-  if (run.manifest.sha256 && run.manifest.sha256 !== sha256) {
+  if (run.manifest?.sha256 && run.manifest.sha256 !== sha256) {
     log.warn(`${manifestPath} differs from the manifest the run was trained on (sha256 ${sha256.slice(0, 12)}… vs ${run.manifest.sha256.slice(0, 12)}…); calibration may include images the model never saw as training data`);
   }
   const calibItems = selectCalibrationItems(manifest, opts.calib === 'all' ? Infinity : opts.calib, opts.seed);

@@ -60,7 +60,8 @@ export interface RunConfig {
   stage: 'baseline' | 'finetune';
   createdAt: string;
   classes: string[];
-  manifest: { path: string; sha256: string };
+  /** The manifest trained on; train and finetune always write it, a run folder made by hand may lack it. */
+  manifest?: { path: string; sha256: string };
   backbone: { kind: BackboneKind; source: string; sha256: string; fallback?: true; origin?: BackboneOrigin };
   inputSize: number;
   resize: ResizePolicy;
@@ -181,6 +182,14 @@ export async function readRunConfig(runDir: string): Promise<RunConfig> {
     throw new UserError(`${path}: schema is ${String(config.schema)}, expected ${RUN_SCHEMA}; re-run plastisort train`);
   }
   return config;
+}
+
+/** The manifest a run was trained on, as config.json records it; a one-line error when it records none. */
+export function recordedManifest(config: RunConfig, runDir: string): { path: string; sha256: string } {
+  if (!config.manifest?.path) {
+    throw new UserError(`${runDir}/config.json records no split manifest; pass --manifest FILE (the split the run was trained on)`);
+  }
+  return config.manifest;
 }
 
 /** The run's config and its whole classifier (backend initialised on first use). */

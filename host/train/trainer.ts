@@ -16,7 +16,7 @@ import { initBackend } from './backend.ts';
 import { CACHE_VERSION, frozenWeightsHash, getFeatures, projectFeatures } from './features.ts';
 import { usesAdamW } from './fit.ts';
 import { applyWeights, boundaryBefore, buildMobileNetV2, checkInputSize, POOL_LAYER, tailFrom, truncateAt } from './mobilenetv2.ts';
-import { loadRun, readRunConfig, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
+import { loadRun, readRunConfig, recordedManifest, RUN_SCHEMA, runIdOf, type HyperParameters, type RunConfig, type RunHistory } from './run-folder.ts';
 import {
   augmentOf,
   backendInfo,
@@ -248,8 +248,11 @@ export async function trainBaseline(o: TrainOptions): Promise<TrainResult> {
 async function checkParentSplit(from: string, parent: RunConfig, man: { path: string; manifest: SplitManifest }): Promise<void> {
   const own = await readRecordedManifest(parent.manifest, from);
   if (!('manifest' in own)) {
+    const which = parent.manifest?.path
+      ? `the manifest ${from} was trained on (${own.path}) is ${own.problem === 'missing' ? 'missing' : 'changed since training'}`
+      : `${from}/config.json records no manifest`;
     log.warn(
-      `${man.path} differs from the manifest ${from} was trained on, and that one (${own.path}) is ${own.problem === 'missing' ? 'missing' : 'changed since training'}, ` +
+      `${man.path} may differ from the split ${from} was trained on: ${which}, ` +
         `so leakage of its training images into the test split cannot be ruled out; train a baseline on ${man.path} and fine-tune that to be sure`,
     );
     return;
@@ -303,7 +306,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
   guardRunOut(o.out, 'finetune', inputs);
   guardCacheDir(o.cacheRoot, inputs);
   // The manifest, its class list and its overlap with the parent's split, before the model is loaded.
-  const man = await openManifest(o.manifest ?? parentConfig.manifest.path, o.skipVerify);
+  const man = await openManifest(o.manifest ?? recordedManifest(parentConfig, o.from).path, o.skipVerify);
   const same = parentConfig.classes.length === man.manifest.classes.length && parentConfig.classes.every((c, i) => c === man.manifest.classes[i]);
   if (!same) {
     throw new UserError(
@@ -311,7 +314,7 @@ export async function finetuneRun(o: FinetuneOptions): Promise<TrainResult> {
         'fine-tune with the manifest the run was trained on, or train a new baseline',
     );
   }
-  if (man.sha256 !== parentConfig.manifest.sha256) await checkParentSplit(o.from, parentConfig, man);
+  if (man.sha256 !== parentConfig.manifest?.sha256) await checkParentSplit(o.from, parentConfig, man);
   const backend = await initBackend({ threads: o.threads });
   const { config: parent, model } = await loadRun(o.from);
   const unfreezeFrom = o.unfreezeFrom ?? d.unfreezeFrom;

@@ -2,7 +2,7 @@
  * Fixtures for the HIL tests: a tiny int8 classifier written with the project's TFLite writer, and a
  * small split manifest over generated images.
  */
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
@@ -96,7 +96,8 @@ export async function tinyDataset(dir: string, perClass: number): Promise<string
       const file = join(dir, rel);
       if (!existsSync(file)) await sharp(px, { raw: { width: w, height: 32, channels: 3 } }).png().toFile(file);
       const h = createHash('sha256').update(px).digest('hex');
-      items.push({ path: rel, sha256: h, fileSha256: h, phash: '0f', width: w, height: 32, class: cls, label, split: 'test', source: '', group: items.length });
+      const fileSha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+      items.push({ path: rel, sha256: h, fileSha256, phash: '0f', width: w, height: 32, class: cls, label, split: 'test', source: '', group: items.length });
     }
   }
   const manifest: SplitManifest = {
