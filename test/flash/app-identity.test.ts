@@ -4,11 +4,11 @@
  * is not enough: without PROJECT_VER every build of a commit carries the same one.
  */
 import { describe, expect, it } from 'vitest';
+import { bootedBoard } from './booted-board.ts';
 import { appImageElfSha256, appImageVersion } from '../../host/flash/app-image.ts';
-import type { ByteLink } from '../../host/link/port.ts';
 import { verifyFlashedBoard } from '../../host/flash/verify.ts';
 import { decodeInfo, encodeInfo, type InfoMessage } from '../../host/link/messages.ts';
-import { FrameDecoder, MsgType, PROTOCOL_VERSION, encodeFrame } from '../../host/link/protocol.ts';
+import { PROTOCOL_VERSION } from '../../host/link/protocol.ts';
 
 const MODEL_SHA = 'cd'.repeat(32);
 
@@ -33,28 +33,6 @@ function info(over: Partial<InfoMessage>): InfoMessage {
   };
 }
 
-/** A booted board on the far end of the flasher's link, answering HELLO with `answer`. */
-function board(answer: InfoMessage): ByteLink {
-  const dec = new FrameDecoder();
-  const listeners: ((c: Uint8Array) => void)[] = [];
-  return {
-    path: '/dev/ttyFAKE',
-    async write(data) {
-      for (const ev of dec.push(data)) {
-        if (ev.kind !== 'frame' || ev.frame.type !== MsgType.HELLO) continue;
-        const seq = ev.frame.seq;
-        setImmediate(() => listeners.forEach((l) => l(encodeFrame(MsgType.INFO, seq, encodeInfo(answer)))));
-      }
-    },
-    onData(l) {
-      listeners.push(l);
-      return () => listeners.splice(listeners.indexOf(l), 1);
-    },
-    setSignals: async () => {},
-    setBaudRate: async () => {},
-    close: async () => {},
-  };
-}
 
 describe('app identity: ELF SHA-256', () => {
   const flashed = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
@@ -78,14 +56,14 @@ describe('app identity: ELF SHA-256', () => {
   });
 
   it('accepts the board only when it reports exactly the flashed app', async () => {
-    const ok = await verifyFlashedBoard(board(info({ appElfSha256: flashedHex })), 115200, { bootMs: 0, appElfSha256: flashedHex });
+    const ok = await verifyFlashedBoard(bootedBoard(info({ appElfSha256: flashedHex })), 115200, { bootMs: 0, appElfSha256: flashedHex });
     expect(ok.appElfSha256).toBe(flashedHex);
     // Same version string, another build: the old substring test passed this board.
     const other = Buffer.from(flashed.map((b) => b ^ 0xff)).toString('hex');
     await expect(
-      verifyFlashedBoard(board(info({ appElfSha256: other })), 115200, { bootMs: 0, appElfSha256: flashedHex }),
+      verifyFlashedBoard(bootedBoard(info({ appElfSha256: other })), 115200, { bootMs: 0, appElfSha256: flashedHex }),
     ).rejects.toThrow(/runs app [0-9a-f]{16}… .*not the flashed one/);
-    await expect(verifyFlashedBoard(board(info({})), 115200, { bootMs: 0, appElfSha256: flashedHex })).rejects.toThrow(
+    await expect(verifyFlashedBoard(bootedBoard(info({})), 115200, { bootMs: 0, appElfSha256: flashedHex })).rejects.toThrow(
       /does not report its app's ELF SHA-256/,
     );
   });

@@ -11,15 +11,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { describeFlashedIdentity, verifyFlashedBoard } from '../../host/flash/verify.ts';
-import { encodeInfo, type InfoMessage } from '../../host/link/messages.ts';
-import { FrameDecoder, MsgType, PROTOCOL_VERSION, encodeFrame } from '../../host/link/protocol.ts';
-import type { ByteLink } from '../../host/link/port.ts';
+import type { InfoMessage } from '../../host/link/messages.ts';
+import { PROTOCOL_VERSION } from '../../host/link/protocol.ts';
 import { writeTflite } from '../../host/tflite/writer.ts';
 import { log } from '../../host/util/log.ts';
 import { MODEL_OFFSET, espImage, makeBuildDir } from '../../testing/flash/build-fixture.ts';
 import { RomEmulator } from '../../testing/flash/rom-emulator.ts';
 import { int8Classifier } from '../export/fixtures.ts';
 import { runFlashCommandOn } from '../support/flash-command.ts';
+import { bootedBoard } from './booted-board.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sim = resolve(import.meta.dirname, '../../build-host/sim/sorter-sim');
@@ -34,28 +34,6 @@ function appWithBuiltin(builtinSha: string): Uint8Array {
   return app;
 }
 
-/** A booted board answering HELLO with `answer`. */
-function board(answer: InfoMessage): ByteLink {
-  const dec = new FrameDecoder();
-  const listeners: ((c: Uint8Array) => void)[] = [];
-  return {
-    path: '/dev/ttyFAKE',
-    async write(data) {
-      for (const ev of dec.push(data)) {
-        if (ev.kind !== 'frame' || ev.frame.type !== MsgType.HELLO) continue;
-        const seq = ev.frame.seq;
-        setImmediate(() => listeners.forEach((l) => l(encodeFrame(MsgType.INFO, seq, encodeInfo(answer)))));
-      }
-    },
-    onData(l) {
-      listeners.push(l);
-      return () => listeners.splice(listeners.indexOf(l), 1);
-    },
-    setSignals: async () => {},
-    setBaudRate: async () => {},
-    close: async () => {},
-  };
-}
 
 function info(modelSha256: string, labels: string[]): InfoMessage {
   return {
@@ -71,18 +49,18 @@ describe('the post-flash summary line', () => {
     const builtinSha = 'ab'.repeat(32);
     const app = appWithBuiltin(builtinSha);
 
-    const written = await verifyFlashedBoard(board(info(sha(model), ['glass', 'metal'])), 115200, { bootMs: 0, model, app });
+    const written = await verifyFlashedBoard(bootedBoard(info(sha(model), ['glass', 'metal'])), 115200, { bootMs: 0, model, app });
     expect(written).toMatchObject({ labels: ['glass', 'metal'], modelSource: 'partition', modelWritten: true });
     expect(describeFlashedIdentity(written)).toBe(
       `the board runs firmware v1.0-3-gabc with model ${sha(model).slice(0, 16)}… from the model partition (written now), 2 classes: glass, metal`,
     );
 
-    const builtin = await verifyFlashedBoard(board(info(builtinSha, ['PET', 'HDPE', 'PP'])), 115200, { bootMs: 0, app });
+    const builtin = await verifyFlashedBoard(bootedBoard(info(builtinSha, ['PET', 'HDPE', 'PP'])), 115200, { bootMs: 0, app });
     expect(builtin).toMatchObject({ modelSource: 'built-in', modelWritten: false });
     expect(describeFlashedIdentity(builtin)).toBe('the board runs firmware v1.0-3-gabc with model abababababababab… built into the app, 3 classes: PET, HDPE, PP');
 
     // The app written without a model, and the board runs another one than the app's: the partition's.
-    const left = await verifyFlashedBoard(board(info('cd'.repeat(32), ['glass', 'metal'])), 115200, { bootMs: 0, app });
+    const left = await verifyFlashedBoard(bootedBoard(info('cd'.repeat(32), ['glass', 'metal'])), 115200, { bootMs: 0, app });
     expect(describeFlashedIdentity(left)).toBe(
       'the board runs firmware v1.0-3-gabc with model cdcdcdcdcdcdcdcd… from the model partition (left from an earlier flash), 2 classes: glass, metal',
     );
