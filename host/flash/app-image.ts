@@ -33,3 +33,11 @@ export function appImageElfSha256(image: Uint8Array): string | undefined {
   if (sha.every((b) => b === 0)) return undefined;
   return Buffer.from(sha).toString('hex');
 }
+
+/**
+ * Does the app image carry this model's SHA-256? The firmware compiles its built-in model's hash in
+ * (model_info.h's kModelSha256), so that tells the built-in model and the headers it was built with.
+ */
+export function appCarriesModel(image: Uint8Array, modelSha256Hex: string): boolean {
+  return Buffer.from(image.buffer, image.byteOffset, image.byteLength).includes(Buffer.from(modelSha256Hex, 'hex'));
+}

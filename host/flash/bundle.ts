@@ -9,6 +9,7 @@ import { BUNDLE_OUTPUT } from './bundle-output.ts';
 import { modelPartitionImage } from './flash.ts';
 import { loadFlashPlan, type FlashPlan } from './images.ts';
 import { firmwareResolver, readModelForDevice, requireModelOps, requireModelOpsInBuild, type DeviceModel } from './model-file.ts';
+import { appCarriesModel } from './app-image.ts';
 
 
 /** The model partition image (64-byte header + model) as the bundle stores it for esptool. */
@@ -231,7 +232,7 @@ export function requireModelOpsInBundle(model: DeviceModel, dir: string, manifes
   const app = plan.images.find((i) => i.role === 'app');
   const why = !rec
     ? `${join(dir, 'manifest.json')} records no op resolver for its firmware (a bundle made before plastisort recorded it, or from a build whose op_resolver.h was not found or not the app's)`
-    : !app || !Buffer.from(app.data.buffer, app.data.byteOffset, app.data.byteLength).includes(Buffer.from(rec.modelSha256, 'hex'))
+    : !app || !appCarriesModel(app.data, rec.modelSha256)
       ? `the op resolver ${join(dir, 'manifest.json')} records is not its app's (the app does not hold its model SHA-256 ${rec.modelSha256.slice(0, 16)}…)`
       : undefined;
   if (why) {

@@ -7,6 +7,7 @@ import { parseOpResolverHeader } from '../export/ops.ts';
 import { UserError } from '../util/errors.ts';
 import { log } from '../util/log.ts';
 import type { FlashPlan } from './images.ts';
+import { appCarriesModel } from './app-image.ts';
 
 export interface DeviceModel {
   data: Uint8Array;
@@ -67,7 +68,6 @@ function resolverHeaderCandidates(buildDir: string): string[] {
 export function firmwareResolver(buildDir: string, plan: FlashPlan): FirmwareResolver | undefined {
   const app = plan.images.find((i) => i.role === 'app');
   if (!app) return undefined;
-  const appBytes = Buffer.from(app.data.buffer, app.data.byteOffset, app.data.byteLength);
   for (const header of resolverHeaderCandidates(buildDir)) {
     let text: string;
     try {
@@ -76,7 +76,7 @@ export function firmwareResolver(buildDir: string, plan: FlashPlan): FirmwareRes
       continue;
     }
     const { modelSha256, ops } = parseOpResolverHeader(text);
-    if (!modelSha256 || ops.length === 0 || !appBytes.includes(Buffer.from(modelSha256, 'hex'))) continue;
+    if (!modelSha256 || ops.length === 0 || !appCarriesModel(app.data, modelSha256)) continue;
     return { header, ops, modelSha256 };
   }
   return undefined;

@@ -3,6 +3,7 @@ import { LinkClosedError, byteLinkTransport, type ByteLink } from '../link/port.
 import { UserError } from '../util/errors.ts';
 import { sleep } from '../util/sleep.ts';
 import { sha256Hex } from '../util/hash.ts';
+import { appCarriesModel } from './app-image.ts';
 
 export interface FlashedIdentity {
   firmwareVersion: string;
@@ -90,7 +91,7 @@ async function askFlashedBoard(link: ByteLink, appBaud: number, expect: VerifyEx
     }
   }
   // The firmware runs the model partition's model when it can, else its built-in one.
-  const builtIn = expect.app ? Buffer.from(expect.app.buffer, expect.app.byteOffset, expect.app.byteLength).includes(Buffer.from(info.modelSha256, 'hex')) : undefined;
+  const builtIn = expect.app ? appCarriesModel(expect.app, info.modelSha256) : undefined;
   const modelSource = expect.model ? 'partition' : builtIn === undefined ? undefined : builtIn ? 'built-in' : 'partition';
   return {
     firmwareVersion: info.firmwareVersion,
