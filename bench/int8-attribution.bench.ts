@@ -22,9 +22,9 @@ import { contractScaling, predictScores, withClasses, type ClassScores } from '.
 import { IrExecutor, type FakeQuant } from '../host/quantize/execute.ts';
 import { fakeQuantOf, inputQuantization } from '../host/quantize/int8-params.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
-import { loadItems, manifestPathOf, reportPathFor, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
+import { loadItems, runManifestPath, reportPathFor, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
-import { loadRun, recordedManifest } from '../host/train/run-folder.ts';
+import { loadRun } from '../host/train/run-folder.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -98,7 +98,7 @@ for (const seed of seeds) {
   }
   const method = JSON.parse(readFileSync(reportPathFor(shipped), 'utf8')).method as CalibrationMethod;
   const { config, model } = await loadRun(runDir);
-  const { manifest, sha256 } = await readManifest(manifestPathOf(runDir, recordedManifest(config, runDir).path));
+  const { manifest, sha256 } = await readManifest(runManifestPath(config, runDir));
   const splits = {
     val: manifest.items.filter((it) => it.split === 'val'),
     test: manifest.items.filter((it) => it.split === 'test'),

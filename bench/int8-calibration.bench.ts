@@ -19,9 +19,9 @@ import { loadTflitePredictor } from '../host/eval/tflite-predictor.ts';
 import { argmax } from '../host/shared/metrics.ts';
 import { scoreAgainstFloat, withClasses } from '../host/quantize/evaluate-int8.ts';
 import { quantizeModel, type CalibrationMethod } from '../host/quantize/quantize-model.ts';
-import { loadItems, manifestPathOf, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
+import { loadItems, runManifestPath, selectCalibrationItems, quantizeConfigFor } from '../host/quantize/quantize-run.ts';
 import { initBackend } from '../host/train/backend.ts';
-import { createRunPredictor, loadRun, recordedManifest } from '../host/train/run-folder.ts';
+import { createRunPredictor, loadRun } from '../host/train/run-folder.ts';
 import { writeJsonAtomic } from '../host/util/atomic.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -61,7 +61,7 @@ try {
       continue;
     }
     const { config, model } = await loadRun(runDir);
-    const { manifest, sha256 } = await readManifest(manifestPathOf(runDir, recordedManifest(config, runDir).path));
+    const { manifest, sha256 } = await readManifest(runManifestPath(config, runDir));
     const valItems = manifest.items.filter((it) => it.split === 'val');
     const testItems = manifest.items.filter((it) => it.split === 'test');
     const val = await loadItems(manifest, valItems, config.inputSize, config.resize);

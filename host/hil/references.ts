@@ -3,7 +3,7 @@
  * each arithmetic variant, journalled like the device's results; and the layer dumps that name the
  * first layer where device and simulator differ.
  */
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { loadLiteRtModel } from '../tflite/litert.ts';
 import { loadImageRgb } from '../data/images.ts';
@@ -16,19 +16,12 @@ import { SorterClient, DeviceError } from '../link/client.ts';
 import { childTransport } from '../link/port.ts';
 import { ROUNDINGS, startStdioSim, stopChild, type Rounding } from '../link/sim-process.ts';
 import { checkHilRunFolder, type HilOptions } from './options.ts';
+import { realOrResolved } from '../util/out-dir.ts';
 import type { PlastisortMetadata } from '../tflite/model.ts';
 import { quantizeReportOf, reportPathFor } from '../quantize/quantize-run.ts';
 import type { Journal } from './journal.ts';
 import { connect, type ImageSource } from './stream.ts';
 import { compareDumps, type DumpReport } from './stats.ts';
-
-function realOr(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    return resolve(path);
-  }
-}
 
 /**
  * --run, checked before the device session: a run folder over the model's classes. When the model's
@@ -45,7 +38,7 @@ export async function checkFloatRun(run: string, model: string, modelBytes: Uint
   const report = quantizeReportOf(model, modelBytes);
   const note = 'its desktop float figures describe another model than the one on the device';
   if (report?.run && existsSync(report.run)) {
-    if (realOr(report.run) !== realOr(run)) {
+    if (realOrResolved(report.run) !== realOrResolved(run)) {
       log.warn(`hil: --run ${run} is not the run ${model} was quantized from (${report.run}, per ${basename(reportPathFor(model))}); ${note}`);
     }
     return;

@@ -18,11 +18,16 @@ import { progressBar, type Progress } from '../util/progress.ts';
 import { loadRun, recordedManifest, type RunConfig } from '../train/run-folder.ts';
 import { quantizeModel, type CalibrationMethod, type QuantizeConfig, type QuantizeReport } from './quantize-model.ts';
 
-export function manifestPathOf(runDir: string, path: string): string {
+function manifestPathOf(runDir: string, path: string): string {
   // Runs record the manifest path as given at training time: absolute, or relative to that working directory.
   if (isAbsolute(path)) return path;
   const fromCwd = resolve(path);
   return existsSync(fromCwd) ? fromCwd : resolve(runDir, path);
+}
+
+/** The manifest a run was trained on, as a path to read (a one-line error when config.json records none). */
+export function runManifestPath(run: RunConfig, runDir: string): string {
+  return manifestPathOf(runDir, recordedManifest(run, runDir).path);
 }
 
 function shuffle<T>(items: T[], seed: number): T[] {
@@ -192,7 +197,7 @@ export async function quantizeRun(runDir: string, opts: QuantizeRunOptions): Pro
   const runDirAbs = resolve(runDir);
   checkQuantizeOptions(runDir, opts);
   const { config: run, model } = await loadRun(runDirAbs);
-  const manifestPath = opts.manifest ? resolve(opts.manifest) : manifestPathOf(runDirAbs, recordedManifest(run, runDirAbs).path);
+  const manifestPath = opts.manifest ? resolve(opts.manifest) : runManifestPath(run, runDirAbs);
   const { manifest, sha256 } = await readManifest(manifestPath);
   if (JSON.stringify(manifest.classes) !== JSON.stringify(run.classes)) {
     model.dispose();

@@ -16,11 +16,13 @@ export function runOutput(command: 'train' | 'finetune'): OutGuard {
  * Refuses a run --out that would delete or sit inside what the run reads: the manifest, its photos,
  * the parent run, the backbone or the feature cache.
  */
+/** What train and finetune read: the manifest and its photo folder, the parent run, a backbone on disk. */
+function runInputs(o: { manifest?: string; from?: string; backbone?: string }): Array<string | undefined> {
+  return [...manifestInputs(o.manifest), o.from, o.backbone && o.backbone !== 'nsfwjs' ? o.backbone : undefined];
+}
+
 export function guardRunOut(out: string, command: 'train' | 'finetune', o: { manifest?: string; from?: string; backbone?: string; cacheRoot?: string }): void {
-  guardOutDir(out, {
-    ...runOutput(command),
-    inputs: [...manifestInputs(o.manifest), o.from, o.backbone && o.backbone !== 'nsfwjs' ? o.backbone : undefined, o.cacheRoot ?? DEFAULT_CACHE_ROOT],
-  });
+  guardOutDir(out, { ...runOutput(command), inputs: [...runInputs(o), o.cacheRoot ?? DEFAULT_CACHE_ROOT] });
 }
 
 /**
@@ -35,8 +37,7 @@ export function guardCacheDir(cacheRoot: string | undefined, o: { out: string; m
   const fix = `name a folder of its own for the activation cache, e.g. --cache-dir ${DEFAULT_CACHE_ROOT} (nothing was written)`;
   if (dir.trim() === '') throw new UserError(`--cache-dir is empty; ${fix}`);
   const abs = realOrResolved(dir);
-  const inputs = [...manifestInputs(o.manifest), o.from, o.backbone && o.backbone !== 'nsfwjs' ? o.backbone : undefined];
-  for (const input of inputs) {
+  for (const input of runInputs(o)) {
     if (!input) continue;
     const inp = realOrResolved(input);
     if (abs === inp) throw new UserError(`${opt} is the input ${input}; ${fix}`);
